@@ -1,0 +1,645 @@
+"""The module index: one pass over a module that records what the rules ask about.
+
+Rules query this index instead of re-walking the tree: import aliases (resolved to canonical
+TensorFlow names), scopes and their bindings, functions with their decorators, parameters and
+``return`` statements, classes with their bases and ``self.<attr>`` assignments, every call
+(with its scope and the ``with`` blocks around it), assignments, ``with`` statements, and the
+custom-gradient (cg) functions with their grad fns.
+
+It is deliberately not LibCST's generic ScopeProvider/QualifiedNameProvider: those cost about
+ten times the parse on real code. Names are resolved on demand, only for the expressions a
+rule asks about, through the scope chain recorded here.
+"""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass, field
+from typing import Iterator, Optional, Sequence, Union
+
+import libcst as cst
+
+from tfgradlint import names
+
+_BUILTINS = frozenset(dir(builtins))
+FunctionNode = Union[cst.FunctionDef, cst.Lambda]
+
+# A binding whose value is not a single expression (a parameter, a loop target, ...).
+UNKNOWN = None
+
+
+def dotted_name(expr: cst.BaseExpression) -> Optional[str]:
+    """``a.b.c`` for a Name/Attribute chain, else None."""
+    parts: list[str] = []
+    while isinstance(expr, cst.Attribute):
+        parts.append(expr.attr.value)
+        expr = expr.value
+    if isinstance(expr, cst.Name):
+        parts.append(expr.value)
+        return ".".join(reversed(parts))
+    return None
+
+
+def _import_name(node: Union[cst.Attribute, cst.Name]) -> str:
+    return dotted_name(node) or ""
+
+
+@dataclass(eq=False)
+class Scope:
+    """The module, a function (``def`` or ``lambda``) or a class body."""
+
+    node: cst.CSTNode
+    parent: Optional["Scope"]
+    kind: str  # "module" | "function" | "class"
+    imports: dict[str, str] = field(default_factory=dict)
+    # name -> the values assigned to it in this scope (UNKNOWN for non-expression bindings)
+    bindings: dict[str, list[Optional[cst.BaseExpression]]] = field(default_factory=dict)
+    calls: list["CallSite"] = field(default_factory=list)
+    functions: dict[str, "FunctionInfo"] = field(default_factory=dict)
+    lambdas: list["FunctionInfo"] = field(default_factory=list)
+    classes: dict[str, "ClassInfo"] = field(default_factory=dict)
+    withs: list[cst.With] = field(default_factory=list)
+    assigns: list[cst.CSTNode] = field(default_factory=list)
+
+    def bind(self, name: str, value: Optional[cst.BaseExpression]) -> None:
+        self.bindings.setdefault(name, []).append(value)
+
+    def function_scope(self) -> Optional["FunctionInfo"]:
+        scope: Optional[Scope] = self
+        while scope is not None and not isinstance(scope, FunctionInfo):
+            scope = scope.parent
+        return scope
+
+
+@dataclass(eq=False)
+class FunctionInfo(Scope):
+    name: Optional[str] = None  # None for a lambda
+    cls: Optional["ClassInfo"] = None  # the class whose body defines this method
+    returns: list[cst.Return] = field(default_factory=list)
+    yields: int = 0
+    raises: int = 0
+
+    @property
+    def is_lambda(self) -> bool:
+        return isinstance(self.node, cst.Lambda)
+
+    @property
+    def params(self) -> cst.Parameters:
+        return self.node.params  # type: ignore[union-attr]
+
+    @property
+    def decorators(self) -> Sequence[cst.Decorator]:
+        return () if self.is_lambda else self.node.decorators  # type: ignore[union-attr]
+
+    @property
+    def is_method(self) -> bool:
+        return self.cls is not None
+
+    def positional_params(self) -> list[cst.Param]:
+        p = self.params
+        return list(p.posonly_params) + list(p.params)
+
+    def has_star_args(self) -> bool:
+        return isinstance(self.params.star_arg, cst.Param)
+
+    def has_star_kwargs(self) -> bool:
+        return self.params.star_kwarg is not None
+
+    def param_names(self) -> list[str]:
+        p = self.params
+        out = [q.name.value for q in self.positional_params()]
+        if isinstance(p.star_arg, cst.Param):
+            out.append(p.star_arg.name.value)
+        out += [q.name.value for q in p.kwonly_params]
+        if p.star_kwarg is not None:
+            out.append(p.star_kwarg.name.value)
+        return out
+
+    def is_staticmethod(self, index: "ModuleIndex") -> bool:
+        return any(
+            dotted_name(d.decorator) in ("staticmethod",) for d in self.decorators
+        )
+
+    def bound_params(self, index: "ModuleIndex") -> list[cst.Param]:
+        """Positional parameters less a method's bound ``self``/``cls``."""
+        params = self.positional_params()
+        if self.is_method and not self.is_staticmethod(index) and params:
+            params = params[1:]
+        return params
+
+
+@dataclass(eq=False)
+class ClassInfo(Scope):
+    name: str = ""
+    methods: dict[str, FunctionInfo] = field(default_factory=dict)
+    # self.<attr> = <value> in any method of the class
+    attr_values: dict[str, list[cst.BaseExpression]] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class CallSite:
+    node: cst.Call
+    scope: Scope
+    withs: tuple[cst.With, ...]  # enclosing ``with`` statements, outermost first
+
+
+@dataclass(eq=False)
+class GradFn:
+    """The callable a cg function returns as the second item of its result."""
+
+    node: FunctionNode
+    info: FunctionInfo
+
+    @property
+    def name(self) -> str:
+        return self.info.name or "<lambda>"
+
+    def upstream_params(self) -> list[cst.Param]:
+        return [p for p in self.info.positional_params() if p.name.value != "variables"]
+
+    def variables_param(self) -> Optional[cst.Param]:
+        p = self.info.params
+        for q in list(p.posonly_params) + list(p.params) + list(p.kwonly_params):
+            if q.name.value == "variables":
+                return q
+        return None
+
+    def return_values(self) -> list[Optional[cst.BaseExpression]]:
+        """Returned expressions (None for a bare ``return``)."""
+        if isinstance(self.node, cst.Lambda):
+            return [self.node.body]
+        return [r.value for r in self.info.returns]
+
+
+@dataclass(eq=False)
+class CgReturn:
+    node: cst.Return
+    output: Optional[cst.BaseExpression]  # the first item of the returned pair
+    grad_expr: Optional[cst.BaseExpression]  # the second item
+    grad: Optional[GradFn]  # resolved grad fn, when the second item is one
+
+
+@dataclass(eq=False)
+class CgFunction:
+    """A function decorated with, or wrapped by, ``tf.custom_gradient``."""
+
+    info: FunctionInfo
+    # The decorator, or the ``tf.custom_gradient(...)`` call that wraps the function.
+    marker: cst.CSTNode
+    # Names under which the cg callable can be called in its scope.
+    call_names: list[str]
+    returns: list[CgReturn] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.info.name or "<lambda>"
+
+    def inputs(self, index: "ModuleIndex") -> list[cst.Param]:
+        return self.info.bound_params(index)
+
+    def grad_fns(self) -> list[GradFn]:
+        seen: list[GradFn] = []
+        for r in self.returns:
+            if r.grad is not None and all(r.grad.node is not g.node for g in seen):
+                seen.append(r.grad)
+        return seen
+
+
+class ModuleIndex:
+    def __init__(self, module: cst.Module) -> None:
+        self.module = module
+        self.scope = Scope(module, None, "module")
+        self.functions: list[FunctionInfo] = []
+        self.classes: list[ClassInfo] = []
+        self.calls: list[CallSite] = []
+        self.cg_functions: list[CgFunction] = []
+        self._scope_of: dict[int, Scope] = {}
+        self._parents: Optional[dict[int, cst.CSTNode]] = None
+        module.visit(_IndexBuilder(self))
+        self._find_cg_functions()
+
+    # -- queries -----------------------------------------------------------------------
+
+    def all_scopes(self) -> Iterator[Scope]:
+        yield self.scope
+        yield from self.functions
+        yield from self.classes
+
+    def enclosing_functions(self, scope: Scope) -> Iterator[FunctionInfo]:
+        """``scope`` (when a function) and the functions around it, innermost first."""
+        s: Optional[Scope] = scope
+        while s is not None:
+            if isinstance(s, FunctionInfo):
+                yield s
+            s = s.parent
+
+    def decorator_names(self, fn: FunctionInfo) -> list[Optional[str]]:
+        """Canonical names of ``fn``'s decorators (a call decorator by its callee)."""
+        out = []
+        for dec in fn.decorators:
+            expr = dec.decorator
+            if isinstance(expr, cst.Call):
+                expr = expr.func
+            out.append(self.qualified(expr, fn.parent))
+        return out
+
+    def tape_withs(self, withs: Sequence[cst.With], scope: Scope) -> list[tuple[cst.With, cst.WithItem]]:
+        """The ``with tf.GradientTape(...)`` items among ``withs``."""
+        out = []
+        for w in withs:
+            for item in w.items:
+                call = item.item
+                if isinstance(call, cst.Call) and self.qualified(call.func, scope) in names.GRADIENT_TAPE:
+                    out.append((w, item))
+        return out
+
+    def scope_of(self, node: cst.CSTNode) -> Optional[Scope]:
+        """The scope a def/lambda/class node creates."""
+        return self._scope_of.get(id(node))
+
+    def qualified(self, expr: cst.BaseExpression, scope: Optional[Scope]) -> Optional[str]:
+        """The canonical qualified name ``expr`` refers to from ``scope``, or None."""
+        return self._qualified(expr, scope or self.scope, 0)
+
+    def _qualified(self, expr: cst.BaseExpression, scope: Scope, depth: int) -> Optional[str]:
+        dotted = dotted_name(expr)
+        if dotted is None or depth > 8:
+            return None
+        head, _, rest = dotted.partition(".")
+        s: Optional[Scope] = scope
+        while s is not None:
+            if s.kind == "class" and s is not scope:
+                s = s.parent  # class bodies do not enclose their methods
+                continue
+            if head in s.imports and head not in s.bindings:
+                base = s.imports[head]
+                return names.canonical(base + ("." + rest if rest else ""))
+            if head in s.bindings:
+                values = s.bindings[head]
+                # `cg = tf.custom_gradient` makes an alias; anything else shadows.
+                if len(values) == 1 and values[0] is not None and head not in s.imports:
+                    target = self._qualified(values[0], s, depth + 1)
+                    if target is not None:
+                        return names.canonical(target + ("." + rest if rest else ""))
+                return None
+            if isinstance(s, FunctionInfo) and head in s.param_names():
+                return None
+            s = s.parent
+        if head in _BUILTINS:
+            return "builtins." + dotted
+        return None
+
+    def lookup(self, name: str, scope: Scope) -> tuple[Optional[Scope], list[Optional[cst.BaseExpression]]]:
+        """The scope that binds ``name`` as seen from ``scope``, and its assigned values."""
+        s: Optional[Scope] = scope
+        while s is not None:
+            if s.kind == "class" and s is not scope:
+                s = s.parent
+                continue
+            if isinstance(s, FunctionInfo) and name in s.param_names():
+                return s, [UNKNOWN]
+            if name in s.bindings or name in s.imports:
+                return s, list(s.bindings.get(name, [UNKNOWN]))
+            s = s.parent
+        return None, []
+
+    def resolve_function(self, name: str, scope: Scope) -> Optional[FunctionInfo]:
+        """The ``def`` (or lambda assigned once) that ``name`` refers to from ``scope``."""
+        s, values = self.lookup(name, scope)
+        if s is None:
+            return None
+        if name in s.functions and not values:
+            return s.functions[name]
+        if name in s.functions and all(v is UNKNOWN for v in values) and len(values) == 1:
+            return s.functions[name]
+        if len(values) == 1 and isinstance(values[0], cst.Lambda):
+            return self.scope_of(values[0])  # type: ignore[return-value]
+        return None
+
+    def parent(self, node: cst.CSTNode) -> Optional[cst.CSTNode]:
+        if self._parents is None:
+            self._parents = {}
+            stack = [self.module]
+            while stack:
+                n = stack.pop()
+                for child in n.children:
+                    self._parents[id(child)] = n
+                    stack.append(child)
+        return self._parents.get(id(node))
+
+    def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+        p = self.parent(node)
+        while p is not None:
+            yield p
+            p = self.parent(p)
+
+    def class_bases(self, cls: ClassInfo) -> list[str]:
+        """Canonical names of ``cls``'s bases, following classes of this module."""
+        out: list[str] = []
+        seen: set[int] = set()
+        todo = [cls]
+        while todo:
+            c = todo.pop()
+            if id(c) in seen:
+                continue
+            seen.add(id(c))
+            for arg in c.node.bases:  # type: ignore[attr-defined]
+                q = self.qualified(arg.value, c.parent)
+                if q is not None:
+                    out.append(q)
+                    continue
+                local = dotted_name(arg.value)
+                if local and c.parent is not None and local in c.parent.classes:
+                    todo.append(c.parent.classes[local])
+                elif local:
+                    out.append("?" + local)
+        return out
+
+    def is_layer_class(self, cls: ClassInfo, keras3_only: bool = False) -> bool:
+        """True when ``cls`` subclasses a Keras layer/model or tf.Module (via this module).
+
+        ``keras3_only``: only Keras 3 (``keras``/``tf.keras``), not ``tf_keras`` or tf.Module.
+        """
+        for q in self.class_bases(cls):
+            if keras3_only and not q.startswith("keras."):
+                continue
+            if q in names.KERAS_LAYER_BASES:
+                return True
+            # keras.layers.Dense and the other built-in layers are layers too
+            if q.startswith(("keras.layers.", "tf_keras.layers.")) and q.rsplit(".", 1)[1][:1].isupper():
+                return True
+        return False
+
+    def is_cg_decorator(self, dec: cst.Decorator, scope: Scope) -> bool:
+        return self.qualified(dec.decorator, scope) in names.CUSTOM_GRADIENT
+
+    def cg_by_name(self, name: str, scope: Scope) -> Optional[CgFunction]:
+        """The cg function a bare name refers to from ``scope`` (same module)."""
+        s, values = self.lookup(name, scope)
+        if s is None:
+            return None
+        for cg in self.cg_functions:
+            if name in cg.call_names and self._defining_scope(cg) is s:
+                return cg
+        return None
+
+    def _defining_scope(self, cg: CgFunction) -> Optional[Scope]:
+        return cg.info.parent
+
+    # -- cg functions ---------------------------------------------------------------------
+
+    def _find_cg_functions(self) -> None:
+        for fn in self.functions:
+            if fn.is_lambda:
+                continue
+            for dec in fn.decorators:
+                if self.is_cg_decorator(dec, fn.parent or self.scope):
+                    self._add_cg(fn, dec, [fn.name or ""])
+                    break
+        # The call form: f = tf.custom_gradient(g) / tf.custom_gradient(f=g)
+        for site in self.calls:
+            call = site.node
+            if self.qualified(call.func, site.scope) not in names.CUSTOM_GRADIENT:
+                continue
+            arg = None
+            for a in call.args:
+                if a.keyword is None or a.keyword.value == "f":
+                    arg = a.value
+                    break
+            if not isinstance(arg, cst.Name):
+                continue
+            fn = self.resolve_function(arg.value, site.scope)
+            if fn is None or fn.is_lambda:
+                continue
+            if any(cg.info is fn for cg in self.cg_functions):
+                continue
+            aliases = []
+            parent = self.parent(call)
+            if isinstance(parent, cst.Assign):
+                for t in parent.targets:
+                    if isinstance(t.target, cst.Name):
+                        aliases.append(t.target.value)
+            self._add_cg(fn, call, aliases)
+
+    def _add_cg(self, fn: FunctionInfo, marker: cst.CSTNode, call_names: list[str]) -> None:
+        cg = CgFunction(fn, marker, [n for n in call_names if n])
+        for ret in fn.returns:
+            value = ret.value
+            output = grad_expr = None
+            grad = None
+            if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == 2 and not any(
+                isinstance(e, cst.StarredElement) for e in value.elements
+            ):
+                output = value.elements[0].value
+                grad_expr = value.elements[1].value
+                grad = self._grad_fn(grad_expr, fn)
+            cg.returns.append(CgReturn(ret, output, grad_expr, grad))
+        self.cg_functions.append(cg)
+
+    def _grad_fn(self, expr: cst.BaseExpression, fn: FunctionInfo) -> Optional[GradFn]:
+        if isinstance(expr, cst.Lambda):
+            info = self.scope_of(expr)
+            return GradFn(expr, info) if isinstance(info, FunctionInfo) else None
+        if isinstance(expr, cst.Name):
+            target = self.resolve_function(expr.value, fn)
+            if target is not None and self._is_within(target, fn):
+                return GradFn(target.node, target)
+        return None
+
+    @staticmethod
+    def _is_within(inner: Scope, outer: Scope) -> bool:
+        s: Optional[Scope] = inner.parent
+        while s is not None:
+            if s is outer:
+                return True
+            s = s.parent
+        return False
+
+
+class _IndexBuilder(cst.CSTVisitor):
+    def __init__(self, index: ModuleIndex) -> None:
+        self.index = index
+        self.scope: Scope = index.scope
+        self.with_stack: list[list[cst.With]] = [[]]
+
+    # -- scopes -------------------------------------------------------------------------
+
+    def _push(self, scope: Scope) -> None:
+        self.index._scope_of[id(scope.node)] = scope
+        self.scope = scope
+        self.with_stack.append([])
+
+    def _pop(self) -> None:
+        assert self.scope.parent is not None
+        self.scope = self.scope.parent
+        self.with_stack.pop()
+
+    def _bind_params(self, params: cst.Parameters) -> None:
+        pass  # parameters are looked up through FunctionInfo.param_names()
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        parent = self.scope
+        cls = parent if isinstance(parent, ClassInfo) else None
+        info = FunctionInfo(node, parent, "function", name=node.name.value, cls=cls)
+        parent.functions[node.name.value] = info
+        parent.bind(node.name.value, UNKNOWN)
+        if cls is not None:
+            cls.methods[node.name.value] = info
+        self.index.functions.append(info)
+        # Decorators and defaults are evaluated in the enclosing scope.
+        for dec in node.decorators:
+            dec.visit(self)
+        node.params.visit(self)
+        self._push(info)
+        node.body.visit(self)
+        self._pop()
+        return False  # type: ignore[return-value]
+
+    def visit_Lambda(self, node: cst.Lambda) -> None:
+        info = FunctionInfo(node, self.scope, "function")
+        self.scope.lambdas.append(info)
+        self.index.functions.append(info)
+        node.params.visit(self)
+        self._push(info)
+        node.body.visit(self)
+        self._pop()
+        return False  # type: ignore[return-value]
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        parent = self.scope
+        info = ClassInfo(node, parent, "class", name=node.name.value)
+        parent.classes[node.name.value] = info
+        parent.bind(node.name.value, UNKNOWN)
+        self.index.classes.append(info)
+        for dec in node.decorators:
+            dec.visit(self)
+        for arg in node.bases:
+            arg.visit(self)
+        self._push(info)
+        node.body.visit(self)
+        self._pop()
+        return False  # type: ignore[return-value]
+
+    # -- imports ------------------------------------------------------------------------
+
+    def visit_Import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            full = _import_name(alias.name)
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                self.scope.imports[alias.asname.name.value] = full
+            else:
+                head = full.split(".")[0]
+                self.scope.imports[head] = head
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        if node.relative or node.module is None or isinstance(node.names, cst.ImportStar):
+            # Relative imports name this project's modules, not TensorFlow's; record the
+            # names as bound so they shadow nothing by accident.
+            if not isinstance(node.names, cst.ImportStar):
+                for alias in node.names:
+                    local = alias.evaluated_alias or alias.evaluated_name
+                    self.scope.imports[local.split(".")[0]] = "." * len(node.relative) + (
+                        (_import_name(node.module) + ".") if node.module else ""
+                    ) + alias.evaluated_name
+            return
+        module = _import_name(node.module)
+        for alias in node.names:
+            local = alias.evaluated_alias or alias.evaluated_name
+            self.scope.imports[local] = module + "." + alias.evaluated_name
+
+    # -- bindings -----------------------------------------------------------------------
+
+    def _bind_target(self, target: cst.BaseExpression, value: Optional[cst.BaseExpression]) -> None:
+        if isinstance(target, cst.Name):
+            self.scope.bind(target.value, value)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            elements = target.elements
+            pairwise = (
+                isinstance(value, (cst.Tuple, cst.List))
+                and len(value.elements) == len(elements)
+                and not any(isinstance(e, cst.StarredElement) for e in elements)
+                and not any(isinstance(e, cst.StarredElement) for e in value.elements)
+            )
+            for i, el in enumerate(elements):
+                sub = value.elements[i].value if pairwise else UNKNOWN  # type: ignore[union-attr]
+                self._bind_target(el.value, sub)
+        elif isinstance(target, cst.StarredElement):
+            self._bind_target(target.value, UNKNOWN)
+        elif isinstance(target, cst.Attribute) and value is not None:
+            self._record_self_attr(target, value)
+
+    def _record_self_attr(self, target: cst.Attribute, value: cst.BaseExpression) -> None:
+        fn = self.scope
+        if not isinstance(fn, FunctionInfo) or fn.cls is None:
+            return
+        if not (isinstance(target.value, cst.Name) and fn.positional_params()):
+            return
+        if target.value.value != fn.positional_params()[0].name.value:
+            return
+        fn.cls.attr_values.setdefault(target.attr.value, []).append(value)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        self.scope.assigns.append(node)
+        for t in node.targets:
+            self._bind_target(t.target, node.value)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self.scope.assigns.append(node)
+        if node.value is not None:
+            self._bind_target(node.target, node.value)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        if isinstance(node.target, cst.Name):
+            self.scope.bind(node.target.value, UNKNOWN)
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        if isinstance(node.target, cst.Name):
+            self.scope.bind(node.target.value, node.value)
+
+    def visit_For(self, node: cst.For) -> None:
+        self._bind_target(node.target, UNKNOWN)
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        self._bind_target(node.target, UNKNOWN)
+
+    def visit_ExceptHandler(self, node: cst.ExceptHandler) -> None:
+        if node.name is not None and isinstance(node.name.name, cst.Name):
+            self.scope.bind(node.name.name.value, UNKNOWN)
+
+    def visit_Global(self, node: cst.Global) -> None:
+        for n in node.names:
+            self.scope.bind(n.name.value, UNKNOWN)
+
+    def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
+        for n in node.names:
+            self.scope.bind(n.name.value, UNKNOWN)
+
+    # -- with, calls, returns --------------------------------------------------------------
+
+    def visit_With(self, node: cst.With) -> None:
+        for item in node.items:
+            item.item.visit(self)
+            if item.asname is not None:
+                self._bind_target(item.asname.name, UNKNOWN)
+        self.scope.withs.append(node)
+        self.with_stack[-1].append(node)
+        node.body.visit(self)
+        self.with_stack[-1].pop()
+        return False  # type: ignore[return-value]
+
+    def visit_Call(self, node: cst.Call) -> None:
+        site = CallSite(node, self.scope, tuple(self.with_stack[-1]))
+        self.scope.calls.append(site)
+        self.index.calls.append(site)
+
+    def visit_Return(self, node: cst.Return) -> None:
+        if isinstance(self.scope, FunctionInfo):
+            self.scope.returns.append(node)
+
+    def visit_Yield(self, node: cst.Yield) -> None:
+        if isinstance(self.scope, FunctionInfo):
+            self.scope.yields += 1
+
+    def visit_Raise(self, node: cst.Raise) -> None:
+        if isinstance(self.scope, FunctionInfo):
+            self.scope.raises += 1
