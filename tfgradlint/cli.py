@@ -61,6 +61,17 @@ def main() -> None:
 @click.option("--force-exclude", is_flag=True, help="Apply excludes to paths named on the command line too.")
 @click.option("--no-respect-gitignore", is_flag=True, help="Lint files that .gitignore excludes.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Use this configuration file only.")
+@click.option("--fix/--no-fix", default=None, help="Apply safe fixes.")
+@click.option("--unsafe-fixes/--no-unsafe-fixes", default=None, help="Also apply (with --fix) or show unsafe fixes.")
+@click.option("--diff", is_flag=True, help="Print the fixes as a unified diff; write nothing.")
+@click.option("--show-fixes", is_flag=True, help="List what was fixed.")
+@click.option("--confirm", is_flag=True, help="Confirm findings by running TensorFlow (needs tfgradlint[runtime]).")
+@click.option("--confirm-timeout", type=float, default=None, help="Seconds per confirmed finding (default 60).")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the cache.")
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None, help="Where the cache lives.")
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=None, help="Worker processes (default: one per core; 1 = serial).")
+@click.option("--baseline", "baseline", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Report only findings not in this baseline file.")
+@click.option("--write-baseline", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Record the current findings in this baseline file.")
 def check(
     paths: tuple[Path, ...],
     select: tuple[str, ...],
@@ -76,6 +87,17 @@ def check(
     force_exclude: bool,
     no_respect_gitignore: bool,
     config_path: Optional[Path],
+    fix: Optional[bool],
+    unsafe_fixes: Optional[bool],
+    diff: bool,
+    show_fixes: bool,
+    confirm: bool,
+    confirm_timeout: Optional[float],
+    no_cache: bool,
+    cache_dir: Optional[Path],
+    jobs: Optional[int],
+    baseline: Optional[Path],
+    write_baseline: Optional[Path],
 ) -> None:
     """Lint PATHS (default: the current folder)."""
     from tfgradlint.report import ReportContext, writer
@@ -107,6 +129,12 @@ def check(
                 _fail(f"standard input: {exc}")
         elif Path("-") in path_list:
             raise ConfigError("'-' (standard input) cannot be combined with other paths")
+        if confirm:
+            from tfgradlint.runtime import tensorflow_missing_message
+
+            missing = tensorflow_missing_message()
+            if missing:
+                _fail(missing)
         result = run(
             RunOptions(
                 paths=path_list,
@@ -115,11 +143,15 @@ def check(
                 force_exclude=force_exclude,
                 stdin_text=stdin_text,
                 stdin_filename=stdin_filename,
+                no_cache=no_cache,
+                cache_dir=cache_dir,
+                jobs=jobs,
             )
         )
-        fmt = output_format
-        if fmt is None:
-            fmt = result.outcomes[0].settings.output_format if result.outcomes else "full"
+        first = result.outcomes[0].settings if result.outcomes else None
+        fmt = output_format or (first.output_format if first else "full")
+        want_fix = fix if fix is not None else bool(first and first.fix)
+        want_unsafe = unsafe_fixes if unsafe_fixes is not None else bool(first and first.unsafe_fixes)
     except ConfigError as exc:
         _fail(str(exc))
         return
@@ -130,9 +162,49 @@ def check(
         statistics=statistics,
         quiet=quiet,
         files_checked=result.files_checked,
+        show_fixes=show_fixes,
     )
+    if not want_unsafe:
+        # Without --unsafe-fixes, unsafe fixes are not offered (only counted in the hint).
+        ctx.unsafe_fixes_hidden = sum(
+            1 for f in result.findings if f.fix is not None and f.fix.applicability == "unsafe"
+        )
+    if want_fix or diff:
+        from tfgradlint.fixes import fix_run
+
+        outcome = fix_run(result, unsafe=want_unsafe, write=not diff)
+        if diff:
+            sys.stdout.write(outcome.diff)
+        result.errors.extend(outcome.errors)
+        if not diff:
+            result.findings = outcome.remaining
+            ctx.fixed = len(outcome.fixed)
+            ctx.fixed_findings = outcome.fixed
+    if write_baseline is not None:
+        from tfgradlint.baseline import write_baseline_file
+
+        write_baseline_file(write_baseline, result.findings, result.sources)
+    if baseline is not None:
+        from tfgradlint.baseline import BaselineError, filter_with_baseline
+
+        try:
+            result.findings = filter_with_baseline(baseline, result.findings, result.sources)
+        except BaselineError as exc:
+            _fail(str(exc))
+    if confirm:
+        from tfgradlint.runtime.confirm import confirm_findings
+
+        confirm_findings(
+            result.findings,
+            result.sources,
+            timeout=confirm_timeout,
+            settings=first,
+            progress=sys.stderr.isatty(),
+        )
     write = writer(fmt)
-    if output_file is not None:
+    if diff:
+        pass  # the diff is the output
+    elif output_file is not None:
         try:
             with open(output_file, "w", encoding="utf-8") as out:
                 write(result.findings, out, ctx)
@@ -144,7 +216,11 @@ def check(
         click.echo(f"tfgradlint: error: {err}", err=True)
     if result.errors:
         sys.exit(EXIT_ERROR)
-    if result.findings and not exit_zero:
+    remaining = result.findings
+    if diff:
+        # --diff writes nothing: what a fix would repair still counts as a finding.
+        remaining = result.findings
+    if remaining and not exit_zero:
         sys.exit(EXIT_FINDINGS)
     sys.exit(EXIT_OK)
 
@@ -187,3 +263,37 @@ def rules_cmd(output_format: str) -> None:
     width = max(len(r.name) for r in rules)
     for r in rules:
         click.echo(f"{r.code}  {r.name:<{width}}  {r.severity:<7}  {r.default:<7}  {r.summary}")
+
+
+@main.command("clean")
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None)
+def clean_cmd(cache_dir: Optional[Path]) -> None:
+    """Remove the cache."""
+    from tfgradlint.cache import clean
+
+    removed = clean(cache_dir)
+    click.echo(f"Removed {removed}." if removed else "No cache to remove.")
+
+
+@main.command("lsp")
+def lsp_cmd() -> None:
+    """Run the language server on standard input/output."""
+    from tfgradlint.lsp import serve
+
+    serve()
+
+
+@main.command("gradcheck", context_settings={"ignore_unknown_options": False})
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--output-format", type=click.Choice(["full", "json"]), default="full")
+@click.option("--timeout", type=float, default=None, help="Seconds per function (default 120).")
+def gradcheck_cmd(targets: tuple[str, ...], output_format: str, timeout: Optional[float]) -> None:
+    """Check custom gradients numerically: PATH[::FUNCTION]... (needs tfgradlint[runtime])."""
+    from tfgradlint.runtime import tensorflow_missing_message
+
+    missing = tensorflow_missing_message()
+    if missing:
+        _fail(missing)
+    from tfgradlint.runtime.gradcheck import run_gradcheck_command
+
+    sys.exit(run_gradcheck_command(list(targets), output_format=output_format, timeout=timeout))

@@ -6,7 +6,6 @@ server with one in-memory buffer), so every entry point behaves the same.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -28,6 +27,9 @@ class RunOptions:
     stdin_filename: Optional[str] = None
     # Force single-file mode (project-wide rules silent), as for an editor buffer.
     single_file: Optional[bool] = None
+    no_cache: bool = False
+    cache_dir: Optional[Path] = None
+    jobs: Optional[int] = None
 
 
 @dataclass
@@ -84,7 +86,6 @@ def run(options: RunOptions) -> RunResult:
             len(files) <= 1 and not any(p.is_dir() for p in options.paths)
         )
 
-    decoded: dict[str, object] = {}
     for sf in files:
         settings = resolver.for_path(sf.path if options.stdin_text is None else Path(sf.display).absolute())
         rel = _relative(sf.path, settings.root)

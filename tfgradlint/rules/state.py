@@ -103,7 +103,7 @@ def weight_assignments(ctx) -> Iterator[tuple[cst.CSTNode, str, cst.Call, CgSign
 class CustomGradientOutputToWeight(Rule):
     code = "TGL201"
     name = "custom-gradient-output-to-weight"
-    triggers = ("custom_gradient", "kernel", "bias", "set_weights", "embeddings", "gamma", "beta", "moving_")
+    triggers = ("custom_gradient",)
     summary = "A custom-gradient output is stored in a layer weight; the custom gradient never runs."
     what = (
         "Finds the output of a `tf.custom_gradient` function assigned to a layer or model "
