@@ -86,6 +86,69 @@ def meta_finding(code: str, message: str, filename: str, row: int = 1, column: i
     )
 
 
+def _too_deep_for_python(text: str) -> Optional[tuple[str, int]]:
+    """Reject code nested beyond what CPython itself accepts, before LibCST sees it.
+
+    LibCST's native parser can exhaust the C stack (a crash, not an exception) on such
+    input; CPython's own parser, in C and about twenty times faster, stops it cleanly.
+    Ordinary syntax errors are left to LibCST, which also accepts newer grammar.
+    """
+    import ast
+    import sys
+
+    # CPython's guard scales with the recursion limit, which call_with_deep_stack raises:
+    # judge by the interpreter's default, as `python file.py` would.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        ast.parse(text)
+    except (RecursionError, MemoryError):
+        return ("the code is nested too deeply for Python to compile", 1)
+    except SyntaxError as exc:
+        if exc.msg and ("too many nested" in exc.msg or "too complex" in exc.msg):
+            return (f"{exc.msg} (line {exc.lineno})", exc.lineno or 1)
+    except ValueError:
+        return None
+    finally:
+        sys.setrecursionlimit(limit)
+    return None
+
+
+def call_with_deep_stack(fn, *args, **kwargs):
+    """Run ``fn`` in a thread with a large stack and recursion limit.
+
+    Deep but valid code (a 900-term sum) nests LibCST's tree as deep as it is long; the
+    default 8 MiB stack and 1,000-frame limit are too small for walking it.
+    """
+    import sys
+    import threading
+
+    box: dict = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn(*args, **kwargs)
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    old_limit = sys.getrecursionlimit()
+    old_size = threading.stack_size()
+    sys.setrecursionlimit(max(old_limit, 30000))
+    try:
+        threading.stack_size(512 * 1024 * 1024)
+        thread = threading.Thread(target=target, name="tfgradlint-lint")
+    finally:
+        threading.stack_size(old_size)
+    try:
+        thread.start()
+        thread.join()
+    finally:
+        sys.setrecursionlimit(old_limit)
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
 def triggered_rules(text: str, rules: Sequence["Rule"]) -> list["Rule"]:
     return [r for r in rules if r.triggers and any(t in text for t in r.triggers)]
 
@@ -110,6 +173,12 @@ def lint_source(
         active = [r for r in rules if r.triggers]
     wants_noqa_check = "TGL003" in enabled and "noqa" in text
     if not active and not wants_noqa_check:
+        return result
+
+    too_deep = _too_deep_for_python(text)
+    if too_deep is not None:
+        if "TGL001" in enabled:
+            result.findings.append(meta_finding("TGL001", f"cannot parse: {too_deep[0]}", filename, too_deep[1]))
         return result
 
     import libcst as cst
@@ -138,6 +207,7 @@ def lint_source(
     result.parsed = True
 
     reports: list["Report"] = []
+    parent_of = None
     if active:
         from tfgradlint.context import RuleContext
         from tfgradlint.index import ModuleIndex
@@ -172,14 +242,22 @@ def lint_source(
                     f"{filename}: internal error in {rule.code} ({type(exc).__name__}: {exc})"
                 )
         reports = ctx.reports
+        parent_of = index.parent
 
-    result.findings.extend(_to_findings(module, reports, filename))
+    result.findings.extend(_to_findings(module, reports, filename, text, parent_of, result.errors))
     _apply_suppressions(text, filename, enabled, result)
     result.findings.sort(key=Finding.sort_key)
     return result
 
 
-def _to_findings(module: "cst.Module", reports: list["Report"], filename: str) -> list[Finding]:
+def _to_findings(
+    module: "cst.Module",
+    reports: list["Report"],
+    filename: str,
+    text: Optional[str] = None,
+    parent_of=None,
+    errors: Optional[list[str]] = None,
+) -> list[Finding]:
     if not reports:
         return []
     positions = node_positions(module)
@@ -198,14 +276,14 @@ def _to_findings(module: "cst.Module", reports: list["Report"], filename: str) -
         seen.add(key)
         fix = None
         if rep.fix is not None:
-            edits = []
-            for node, replacement in rep.fix.replacements:
-                r = positions[node]
-                content = replacement if isinstance(replacement, str) else module.code_for_node(replacement)
-                edits.append(
-                    Edit(content, Position(r.start.line, r.start.column + 1), Position(r.end.line, r.end.column + 1))
-                )
-            fix = Fix(rep.fix.applicability, rep.fix.message, tuple(sorted(edits, key=lambda e: e.start)))
+            # CST replacements -> text edits (tfgradlint/fixes.py documents the semantics).
+            from tfgradlint.fixes import edits_for_spec
+
+            try:
+                fix = edits_for_spec(module, module.code if text is None else text, rep.fix, positions, parent_of)
+            except Exception as exc:  # a bug in a rule's fix: report it, keep the finding
+                if errors is not None:
+                    errors.append(f"{filename}: internal error in {rep.rule.code}'s fix ({type(exc).__name__}: {exc})")
         out.append(
             Finding(
                 code=rep.rule.code,

@@ -12,7 +12,11 @@ class InvalidSyntax(Rule):
     summary = "The file does not parse."
     what = (
         "Reports a file that LibCST cannot parse, with the parser's line and reason. "
-        "The other files of the run are still linted."
+        "The other files of the run are still linted. Only files that tfgradlint has to "
+        "analyse are parsed: a file that mentions none of the rules' trigger strings "
+        "(`custom_gradient`, `GradientTape`, `RegisterGradient`, `gradient_override_map`, "
+        "`recompute_grad`, ...) cannot hold a gradient bug and is skipped unparsed, so its "
+        "syntax errors are left to Python and to general linters."
     )
     why = "A file that does not parse cannot be checked; it would also fail at import."
     example = "def f(:\n    pass\n"
