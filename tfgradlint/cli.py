@@ -164,26 +164,41 @@ def check(
         files_checked=result.files_checked,
         show_fixes=show_fixes,
     )
+    ctx.unsafe_fixes = want_unsafe
+    report_out = sys.stdout
+    would_fix = 0
+    if want_fix or diff:
+        from tfgradlint.fixes import fix_run
+
+        # Standard input is never written back: the fixed text goes to standard output
+        # (the report to standard error), as an editor expects.
+        outcome = fix_run(result, unsafe=want_unsafe, write=not diff and stdin_text is None)
+        result.errors.extend(outcome.errors)
+        if diff:
+            sys.stdout.write(outcome.diff)
+            would_fix = len(outcome.fixed)
+        else:
+            result.findings = outcome.remaining
+            result.sources.update(outcome.texts)  # code frames and baselines: the fixed text
+            ctx.fixed = len(outcome.fixed)
+            ctx.fixed_findings = outcome.fixed
+            if stdin_text is not None:
+                name = result.outcomes[0].source_file.display if result.outcomes else "-"
+                sys.stdout.write(outcome.texts.get(name, stdin_text))
+                sys.stdout.flush()
+                report_out = sys.stderr
     if not want_unsafe:
         # Without --unsafe-fixes, unsafe fixes are not offered (only counted in the hint).
         ctx.unsafe_fixes_hidden = sum(
             1 for f in result.findings if f.fix is not None and f.fix.applicability == "unsafe"
         )
-    if want_fix or diff:
-        from tfgradlint.fixes import fix_run
-
-        outcome = fix_run(result, unsafe=want_unsafe, write=not diff)
-        if diff:
-            sys.stdout.write(outcome.diff)
-        result.errors.extend(outcome.errors)
-        if not diff:
-            result.findings = outcome.remaining
-            ctx.fixed = len(outcome.fixed)
-            ctx.fixed_findings = outcome.fixed
     if write_baseline is not None:
-        from tfgradlint.baseline import write_baseline_file
+        from tfgradlint.baseline import BaselineError, write_baseline_file
 
-        write_baseline_file(write_baseline, result.findings, result.sources)
+        try:
+            write_baseline_file(write_baseline, result.findings, result.sources)
+        except BaselineError as exc:
+            _fail(str(exc))
     if baseline is not None:
         from tfgradlint.baseline import BaselineError, filter_with_baseline
 
@@ -211,15 +226,15 @@ def check(
         except OSError as exc:
             _fail(f"cannot write {output_file}: {exc.strerror}")
     else:
-        write(result.findings, sys.stdout, ctx)
+        write(result.findings, report_out, ctx)
     for err in result.errors:
         click.echo(f"tfgradlint: error: {err}", err=True)
     if result.errors:
         sys.exit(EXIT_ERROR)
     remaining = result.findings
     if diff:
-        # --diff writes nothing: what a fix would repair still counts as a finding.
-        remaining = result.findings
+        # --diff is about the fixes only (as in Ruff): 1 when there is something to fix.
+        remaining = [None] * would_fix
     if remaining and not exit_zero:
         sys.exit(EXIT_FINDINGS)
     sys.exit(EXIT_OK)

@@ -31,6 +31,7 @@ class ReportContext:
     files_checked: int = 0
     fixed: int = 0
     unsafe_fixes_hidden: int = 0
+    unsafe_fixes: bool = False  # --unsafe-fixes: unsafe fixes are offered ([*]) too
     show_fixes: bool = False
     fixed_findings: list[Finding] = field(default_factory=list)
     color: bool = False

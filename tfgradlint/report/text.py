@@ -10,11 +10,22 @@ from tfgradlint.findings import Finding
 _FRAME_CONTEXT = 2
 
 
-def _headline(f: Finding) -> str:
+def _offered(f: Finding, ctx) -> bool:
+    """Would ``--fix`` apply this finding's fix with the current options? (``[*]``)"""
+    if f.fix is None or not f.fix.edits or f.cell is not None:
+        return False
+    return f.fix.applicability == "safe" or bool(getattr(ctx, "unsafe_fixes", False))
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def _headline(f: Finding, ctx=None) -> str:
     where = f"{f.filename}:"
     if f.cell is not None:
         where += f"cell {f.cell}:"
-    mark = " [*]" if f.fix is not None and f.fix.applicability == "safe" else ""
+    mark = " [*]" if _offered(f, ctx) else ""
     return f"{where}{f.start.row}:{f.start.column}: {f.code}{mark} {f.message}"
 
 
@@ -43,7 +54,7 @@ def _frame(f: Finding, ctx) -> list[str]:
 def write(findings: list[Finding], out: TextIO, ctx) -> None:
     full = ctx.format == "full"
     for f in findings:
-        out.write(_headline(f) + "\n")
+        out.write(_headline(f, ctx) + "\n")
         if full:
             for line in _frame(f, ctx):
                 out.write(line + "\n")
@@ -58,24 +69,44 @@ def write(findings: list[Finding], out: TextIO, ctx) -> None:
     if ctx.statistics:
         write_statistics(findings, out)
     if ctx.show_fixes and ctx.fixed_findings:
-        out.write("\nFixed:\n")
-        for f in ctx.fixed_findings:
-            out.write(f"  {f.filename}:{f.start.row}:{f.start.column}: {f.code} {f.fix.message if f.fix else ''}\n")
+        write_fixed(ctx.fixed_findings, out)
     if ctx.quiet:
         return
     n = len(findings)
-    if ctx.fixed:
-        out.write(f"Fixed {ctx.fixed} finding{'s' if ctx.fixed != 1 else ''}.\n")
-    if n:
-        fixable = sum(1 for f in findings if f.fix is not None and f.fix.applicability == "safe")
-        out.write(f"Found {n} finding{'s' if n != 1 else ''} in {ctx.files_checked} file{'s' if ctx.files_checked != 1 else ''} checked.\n")
+    files = _plural(ctx.files_checked, "file")
+    if n or ctx.fixed:
+        fixed = f" ({ctx.fixed} fixed, {n} remaining)" if ctx.fixed else ""
+        out.write(f"Found {_plural(n + ctx.fixed, 'finding')}{fixed} in {files} checked.\n")
+        fixable = sum(1 for f in findings if _offered(f, ctx))
+        hidden = 0 if getattr(ctx, "unsafe_fixes", False) else sum(
+            1 for f in findings if f.fix is not None and f.fix.edits and f.cell is None and f.fix.applicability == "unsafe"
+        )
+        hint = (
+            f" ({hidden} hidden fix{'es' if hidden != 1 else ''} can be enabled with the `--unsafe-fixes` option)"
+            if hidden
+            else ""
+        )
         if fixable:
-            out.write(f"[*] {fixable} fixable with the `--fix` option.\n")
-        unsafe = sum(1 for f in findings if f.fix is not None and f.fix.applicability == "unsafe")
-        if unsafe:
-            out.write(f"{unsafe} more fix{'es are' if unsafe != 1 else ' is'} available with `--unsafe-fixes`.\n")
+            out.write(f"[*] {fixable} fixable with the `--fix` option{hint}.\n")
+        elif hidden:
+            out.write(f"No fixes available{hint}.\n")
     else:
-        out.write(f"All checks passed ({ctx.files_checked} file{'s' if ctx.files_checked != 1 else ''} checked).\n")
+        out.write(f"All checks passed ({files} checked).\n")
+
+
+def write_fixed(fixed: list[Finding], out: TextIO) -> None:
+    """``--show-fixes``: what was fixed, per file and rule."""
+    out.write(f"Fixed {_plural(len(fixed), 'finding')}:\n")
+    per_file: dict[str, Counter] = {}
+    names = {}
+    for f in fixed:
+        per_file.setdefault(f.filename, Counter())[f.code] += 1
+        names[f.code] = f.name
+    for filename in sorted(per_file):
+        out.write(f"- {filename}:\n")
+        for code, count in sorted(per_file[filename].items()):
+            out.write(f"    {count} \u00d7 {code} ({names[code]})\n")
+    out.write("\n")
 
 
 def write_statistics(findings: list[Finding], out: TextIO) -> None:
