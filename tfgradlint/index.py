@@ -20,6 +20,7 @@ from typing import Iterator, Optional, Sequence, Union
 import libcst as cst
 
 from tfgradlint import names
+from tfgradlint.walk import iter_children
 
 _BUILTINS = frozenset(dir(builtins))
 FunctionNode = Union[cst.FunctionDef, cst.Lambda]
@@ -215,7 +216,7 @@ class ModuleIndex:
         self.cg_functions: list[CgFunction] = []
         self._scope_of: dict[int, Scope] = {}
         self._parents: Optional[dict[int, cst.CSTNode]] = None
-        module.visit(_IndexBuilder(self))
+        _IndexBuilder(self).walk(module)
         self._find_cg_functions()
 
     # -- queries -----------------------------------------------------------------------
@@ -319,10 +320,10 @@ class ModuleIndex:
     def parent(self, node: cst.CSTNode) -> Optional[cst.CSTNode]:
         if self._parents is None:
             self._parents = {}
-            stack = [self.module]
+            stack: list[cst.CSTNode] = [self.module]
             while stack:
                 n = stack.pop()
-                for child in n.children:
+                for child in iter_children(n):
                     self._parents[id(child)] = n
                     stack.append(child)
         return self._parents.get(id(node))
@@ -456,11 +457,28 @@ class ModuleIndex:
         return False
 
 
-class _IndexBuilder(cst.CSTVisitor):
+class _IndexBuilder:
+    """One pass over the tree (tfgradlint.walk: LibCST's visitors rebuild every node).
+
+    ``visit_<Node>`` handlers run before a node's children; a handler returning False
+    walks (or skips) the children itself.
+    """
+
     def __init__(self, index: ModuleIndex) -> None:
         self.index = index
         self.scope: Scope = index.scope
         self.with_stack: list[list[cst.With]] = [[]]
+        self.handlers = {}
+        for name in dir(self):
+            if name.startswith("visit_"):
+                self.handlers[getattr(cst, name[len("visit_"):])] = getattr(self, name)
+
+    def walk(self, node: cst.CSTNode) -> None:
+        handler = self.handlers.get(type(node))
+        if handler is not None and handler(node) is False:
+            return
+        for child in iter_children(node):
+            self.walk(child)
 
     # -- scopes -------------------------------------------------------------------------
 
@@ -488,10 +506,12 @@ class _IndexBuilder(cst.CSTVisitor):
         self.index.functions.append(info)
         # Decorators and defaults are evaluated in the enclosing scope.
         for dec in node.decorators:
-            dec.visit(self)
-        node.params.visit(self)
+            self.walk(dec)
+        self.walk(node.params)
+        if node.returns is not None:
+            self.walk(node.returns)
         self._push(info)
-        node.body.visit(self)
+        self.walk(node.body)
         self._pop()
         return False  # type: ignore[return-value]
 
@@ -499,9 +519,9 @@ class _IndexBuilder(cst.CSTVisitor):
         info = FunctionInfo(node, self.scope, "function")
         self.scope.lambdas.append(info)
         self.index.functions.append(info)
-        node.params.visit(self)
+        self.walk(node.params)
         self._push(info)
-        node.body.visit(self)
+        self.walk(node.body)
         self._pop()
         return False  # type: ignore[return-value]
 
@@ -512,11 +532,11 @@ class _IndexBuilder(cst.CSTVisitor):
         parent.bind(node.name.value, UNKNOWN)
         self.index.classes.append(info)
         for dec in node.decorators:
-            dec.visit(self)
-        for arg in node.bases:
-            arg.visit(self)
+            self.walk(dec)
+        for arg in list(node.bases) + list(node.keywords):
+            self.walk(arg)
         self._push(info)
-        node.body.visit(self)
+        self.walk(node.body)
         self._pop()
         return False  # type: ignore[return-value]
 
@@ -618,12 +638,13 @@ class _IndexBuilder(cst.CSTVisitor):
 
     def visit_With(self, node: cst.With) -> None:
         for item in node.items:
-            item.item.visit(self)
+            self.walk(item.item)
             if item.asname is not None:
                 self._bind_target(item.asname.name, UNKNOWN)
+                self.walk(item.asname.name)
         self.scope.withs.append(node)
         self.with_stack[-1].append(node)
-        node.body.visit(self)
+        self.walk(node.body)
         self.with_stack[-1].pop()
         return False  # type: ignore[return-value]
 
