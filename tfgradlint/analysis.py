@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Iterator, Optional
 
 import libcst as cst
 
+from tfgradlint.walk import iter_children
+
 from tfgradlint.index import CgFunction, ClassInfo, FunctionInfo, Scope, dotted_name
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -127,7 +129,7 @@ def find_cg_calls(
             target = cg_target(ctx, node, scope)
             if target is not None:
                 yield node, target
-        stack.extend(reversed(node.children))
+        stack.extend(reversed(list(iter_children(node))))
 
 
 def qualified(ctx: "RuleContext", expr: cst.BaseExpression, scope: Scope) -> Optional[str]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Optional, Sequence
 
 from tfgradlint import DOCS_URL
-from tfgradlint.findings import Edit, Finding, Fix, Position
+from tfgradlint.findings import Finding, Position
 
 if TYPE_CHECKING:  # pragma: no cover
     import libcst as cst

@@ -26,6 +26,8 @@ from typing import Iterator, Optional
 
 import libcst as cst
 
+from tfgradlint.walk import iter_children
+
 from tfgradlint.index import (
     UNKNOWN,
     CgFunction,
@@ -566,13 +568,13 @@ def grad_returns(index: ModuleIndex, grad: GradFn) -> list[GradReturn]:
 
 def walk(node: cst.CSTNode, *, nested: bool = True) -> Iterator[cst.CSTNode]:
     """Every node under ``node`` (not into nested defs/lambdas/classes unless ``nested``)."""
-    stack: list[cst.CSTNode] = list(reversed(node.children))
+    stack: list[cst.CSTNode] = list(reversed(list(iter_children(node))))
     while stack:
         n = stack.pop()
         yield n
         if not nested and isinstance(n, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
             continue
-        stack.extend(reversed(n.children))
+        stack.extend(reversed(list(iter_children(n))))
 
 
 def _push_target(stack: list[cst.CSTNode], target: cst.BaseExpression) -> None:
@@ -618,7 +620,7 @@ def name_loads(node: cst.CSTNode) -> Iterator[cst.Name]:
                 stack.append(n.value)
         elif isinstance(n, (cst.For, cst.CompFor)):
             _push_target(stack, n.target)
-            stack.extend(c for c in n.children if c is not n.target)
+            stack.extend(c for c in iter_children(n) if c is not n.target)
         elif isinstance(n, cst.WithItem):
             stack.append(n.item)
         elif isinstance(n, cst.NamedExpr):
@@ -630,7 +632,7 @@ def name_loads(node: cst.CSTNode) -> Iterator[cst.Name]:
                 stack.append(n.type)
             stack.append(n.body)
         else:
-            stack.extend(n.children)
+            stack.extend(iter_children(n))
 
 
 def body_of(fn: FunctionInfo) -> cst.CSTNode:

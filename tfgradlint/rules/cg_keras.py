@@ -11,6 +11,8 @@ from typing import Optional
 
 import libcst as cst
 
+from tfgradlint.walk import iter_children
+
 from tfgradlint.analysis import cg_target
 from tfgradlint.context import FixSpec
 from tfgradlint.index import CgFunction, ClassInfo, FunctionInfo, ModuleIndex, Scope
@@ -245,7 +247,7 @@ def _referenced_names(module: cst.Module, skip: set[int]) -> set[str]:
                 value = None
             if isinstance(value, str):
                 out.add(value)
-        stack.extend(node.children)
+        stack.extend(iter_children(node))
     return out
 
 

@@ -17,6 +17,8 @@ from typing import Iterator, Optional, Sequence
 
 import libcst as cst
 
+from tfgradlint.walk import iter_children
+
 from tfgradlint.context import FixSpec
 from tfgradlint.index import (
     CgFunction,
@@ -80,7 +82,7 @@ def walk_own(root: cst.CSTNode, *, skip_eager_guards: bool = False) -> Iterator[
         if skip_eager_guards and isinstance(node, (cst.If, cst.IfExp)) and _mentions_eager(node.test):
             continue
         yield node, parent
-        for child in reversed(node.children):
+        for child in reversed(list(iter_children(node))):
             stack.append((child, node))
 
 
@@ -90,7 +92,7 @@ def _mentions_eager(test: cst.BaseExpression) -> bool:
         n = stack.pop()
         if isinstance(n, cst.Name) and n.value in ("executing_eagerly", "executing_eagerly_outside_functions", "inside_function"):
             return True
-        stack.extend(n.children)
+        stack.extend(iter_children(n))
     return False
 
 
@@ -667,7 +669,7 @@ def _mentions_name(expr: cst.CSTNode, name: str) -> bool:
         n = stack.pop()
         if isinstance(n, cst.Name) and n.value == name:
             return True
-        stack.extend(n.children)
+        stack.extend(iter_children(n))
     return False
 
 

@@ -19,6 +19,8 @@ from typing import Iterator, Optional
 
 import libcst as cst
 
+from tfgradlint.walk import iter_children
+
 from tfgradlint import names, opdata
 from tfgradlint.context import FixSpec
 from tfgradlint.index import CallSite, FunctionInfo, Scope, dotted_name
@@ -259,7 +261,7 @@ def _tape_inside(ctx, with_node: Optional[cst.CSTNode], scope: Scope) -> bool:
             continue
         if isinstance(node, cst.With) and any(_is_tape_item(ctx, item.item, scope) for item in node.items):
             return True
-        stack.extend(node.children)
+        stack.extend(iter_children(node))
     return False
 
 

@@ -14,7 +14,7 @@ import libcst as cst
 
 from tfgradlint import names
 from tfgradlint.analysis import CgSignature, find_cg_calls
-from tfgradlint.index import CallSite, FunctionInfo, Scope
+from tfgradlint.index import CallSite, Scope
 from tfgradlint.rules.base import Invalid, Rule, Valid
 
 WEIGHT_ATTRS = frozenset(

@@ -13,6 +13,8 @@ from typing import Iterator, Optional
 
 import libcst as cst
 
+from tfgradlint.walk import iter_children
+
 from tfgradlint.context import FixSpec
 from tfgradlint.index import FunctionInfo, Scope, dotted_name
 from tfgradlint.rules.base import Invalid, Rule, Valid
@@ -276,7 +278,7 @@ def _tape_uses(ctx, binding: TapeBinding) -> Iterator[tuple[cst.Name, Optional[c
     stack: list[cst.CSTNode] = [root]
     while stack:
         n = stack.pop()
-        for child in n.children:
+        for child in iter_children(n):
             if isinstance(child, cst.Name) and child.value == name:
                 if isinstance(n, cst.Attribute) and n.attr is child:
                     continue
@@ -1015,7 +1017,7 @@ def _all_names(node: cst.CSTNode) -> list[cst.Name]:
         elif isinstance(n, cst.Attribute):
             stack.append(n.value)
         else:
-            stack.extend(n.children)
+            stack.extend(iter_children(n))
     return out
 
 

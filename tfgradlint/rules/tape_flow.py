@@ -26,6 +26,8 @@ from typing import Iterable, Optional, Sequence, Union
 
 import libcst as cst
 
+from tfgradlint.walk import iter_children
+
 from tfgradlint import names
 from tfgradlint.index import FunctionInfo, ModuleIndex, Scope, dotted_name
 
@@ -223,21 +225,19 @@ def _names_in(node: cst.CSTNode) -> frozenset[str]:
 
 
 def _collect_names(node: cst.CSTNode) -> set[str]:
+    # Names, less attribute names (``a.b`` gives ``a``) and keyword names (``f(k=v)`` gives ``v``).
     found: set[str] = set()
-
-    class V(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, cst.Name):
             found.add(n.value)
-
-        def visit_Attribute(self, n: cst.Attribute) -> bool:
-            n.value.visit(self)
-            return False
-
-        def visit_Arg(self, n: cst.Arg) -> bool:
-            n.value.visit(self)
-            return False
-
-    node.visit(V())
+        elif isinstance(n, cst.Attribute):
+            stack.append(n.value)
+        elif isinstance(n, cst.Arg):
+            stack.append(n.value)
+        else:
+            stack.extend(iter_children(n))
     return found
 
 
@@ -769,7 +769,7 @@ class _Interpreter:
             return self.eval(expr.value, state)
         # anything else: its parts, in source order (which is Python's for these nodes)
         s2: Optional[State] = state
-        for child in expr.children:
+        for child in iter_children(expr):
             if s2 is None:
                 return None
             s2 = self.eval(child, s2)
