@@ -830,16 +830,14 @@ def _doc_sample(path):
     return (m.group(1), m.group(2)) if m else None
 
 
-@pytest.mark.parametrize("doc", ["docs/fixing.md", "README.md"])
+@pytest.mark.parametrize("doc", ["README.md"])
 def test_documented_diff_is_real(doc, tmp_path, run_cli):
     """The --diff sample in the documentation is what the command prints today."""
     from conftest import ROOT
 
     sample = _doc_sample(ROOT / doc)
     if sample is None:
-        if doc == "docs/fixing.md":
-            pytest.fail("docs/fixing.md has no --diff sample")
-        pytest.skip(f"{doc} has no fixing sample (yet)")
+        pytest.fail(f"{doc} has no --diff sample")
     source, expected = sample
     (tmp_path / "train.py").write_text(source)
     r = run_cli("check", "--no-cache", "--diff", "train.py", cwd=tmp_path)

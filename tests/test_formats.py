@@ -219,3 +219,21 @@ def test_formats_from_the_command_line(run_cli, fmt):
         assert res.stdout.startswith(
             "fixtures/seed/example3_weight_constraint.py:15: [TGL201(custom-gradient-output-to-weight), ] "
         )
+
+
+def test_confirmation_shown_in_github_pylint_junit():
+    import io
+    import xml.etree.ElementTree as ET
+
+    from tfgradlint.findings import Confirmation, Finding, Position
+    from tfgradlint.report import ReportContext, writer
+
+    f = Finding("TGL201", "custom-gradient-output-to-weight", "error", "stored in kernel", "m.py",
+                Position(3, 1), Position(3, 9), url="u",
+                confirmation=Confirmation("confirmed", "tape.gradient(loss, w) is None"))
+    for fmt in ("github", "pylint", "junit"):
+        out = io.StringIO()
+        writer(fmt)([f], out, ReportContext(format=fmt, files_checked=1))
+        assert "[confirmed: tape.gradient(loss, w) is None]" in out.getvalue(), fmt
+        if fmt == "junit":
+            ET.fromstring(out.getvalue())

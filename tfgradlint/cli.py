@@ -199,6 +199,13 @@ def check(
             write_baseline_file(write_baseline, result.findings, result.sources)
         except BaselineError as exc:
             _fail(str(exc))
+        click.echo(
+            f"tfgradlint: recorded {len(result.findings)} finding(s) in {write_baseline}; "
+            f"later runs with --baseline {write_baseline} report only new ones",
+            err=True,
+        )
+        # Everything found is now in the baseline: the run succeeds, as Ruff's --add-noqa does.
+        result.findings = []
     if baseline is not None:
         from tfgradlint.baseline import BaselineError, filter_with_baseline
 

@@ -73,6 +73,12 @@ class Finding:
     # Which function the finding is about (for the runtime layer); not part of the JSON.
     subject: Optional[str] = field(default=None, compare=False)
 
+    def message_with_confirmation(self) -> str:
+        """The message, followed by the runtime confirmation when there is one."""
+        if self.confirmation is None:
+            return self.message
+        return f"{self.message} [{self.confirmation.status}: {self.confirmation.evidence}]"
+
     def sort_key(self) -> tuple:
         return (self.filename, self.cell or 0, self.start, self.code)
 

@@ -27,7 +27,7 @@ def escape_property(text: str) -> str:
 def annotation(f: Finding) -> str:
     command = "error" if f.severity == "error" else "warning"
     props = [("file", f.filename)]
-    message = f.message
+    message = f.message_with_confirmation()
     if f.cell is None:
         props += [
             ("line", str(f.start.row)),

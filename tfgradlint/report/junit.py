@@ -62,9 +62,9 @@ def junit_tree(findings: list[Finding], ctx) -> ET.Element:
                 line=str(f.start.row),
                 time="0",
             )
-            failure = ET.SubElement(case, "failure", message=_clean(f.message), type=f.code)
+            failure = ET.SubElement(case, "failure", message=_clean(f.message_with_confirmation()), type=f.code)
             location = filename if f.cell is None else f"{filename}:cell {f.cell}"
-            failure.text = _clean(f"{location}:{f.start.row}:{f.start.column}: {f.code} {f.message}\n{f.url}")
+            failure.text = _clean(f"{location}:{f.start.row}:{f.start.column}: {f.code} {f.message_with_confirmation()}\n{f.url}")
         total += len(items)
         failures += len(items)
     root.set("tests", str(total))

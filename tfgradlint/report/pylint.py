@@ -15,7 +15,7 @@ from tfgradlint.findings import Finding
 
 def line(f: Finding) -> str:
     where = f.filename if f.cell is None else f"{f.filename}:cell {f.cell}"
-    message = " ".join(f.message.split())
+    message = " ".join(f.message_with_confirmation().split())
     return f"{where}:{f.start.row}: [{f.code}({f.name}), ] {message}"
 
 
