@@ -302,6 +302,37 @@ def _not_callable(resolver: Resolver, expr: cst.BaseExpression, scope) -> Option
     return None
 
 
+
+def _under_none_guard(index, ret: cst.Return, cg: CgFunction) -> bool:
+    """``if x is None: return ...`` for an input ``x``: a guard for a call TensorFlow never makes
+    with a tensor, not the function's result (tensors are never None)."""
+    params = {p.name.value for p in cg.info.positional_params()}
+    for node in index.ancestors(ret):
+        if node is cg.info.node:
+            return False
+        if isinstance(node, cst.If):
+            for leaf in _is_none_tests(node.test):
+                if leaf in params:
+                    return True
+    return False
+
+
+def _is_none_tests(test: cst.BaseExpression) -> list[str]:
+    """Names tested with ``<name> is None`` in ``test`` (through ``or``/``and``)."""
+    if isinstance(test, cst.BooleanOperation):
+        return _is_none_tests(test.left) + _is_none_tests(test.right)
+    if (
+        isinstance(test, cst.Comparison)
+        and isinstance(test.left, cst.Name)
+        and len(test.comparisons) == 1
+        and isinstance(test.comparisons[0].operator, cst.Is)
+        and isinstance(test.comparisons[0].comparator, cst.Name)
+        and test.comparisons[0].comparator.value == "None"
+    ):
+        return [test.left.value]
+    return []
+
+
 class MissingGradFn(Rule):
     code = "TGL105"
     name = "missing-grad-fn"
@@ -343,6 +374,9 @@ def clip_grad(x):
     return tf.identity(x), grad
 """
     valid = (
+        # a guard for a None input is not the result: tensors are never None
+        Valid("import tensorflow as tf\n@tf.custom_gradient\ndef f(x):\n    if x is None:\n        return None\n"
+              "    return x * 2.0, lambda dy: dy * 2.0\n"),
         Valid("import tensorflow as tf\n@tf.custom_gradient\ndef f(x):\n    return helper(x)\n"),
         Valid("import tensorflow as tf\n@tf.custom_gradient\ndef f(x):\n    out = (x * 2.0, lambda dy: dy * 2.0)\n"
               "    return out\n"),
@@ -366,7 +400,7 @@ def clip_grad(x):
             message_contains=("second item is a tensor",),
         ),
         Invalid(
-            "import tensorflow as tf\n@tf.custom_gradient\ndef f(x):\n    if x is None:\n        return\n"
+            "import tensorflow as tf\n@tf.custom_gradient\ndef f(x):\n    if not tf.executing_eagerly():\n        return\n"
             "    return x * 2.0, lambda dy: dy * 2.0\n",
             line=5,
             message_contains=("returns None",),
@@ -391,7 +425,7 @@ def clip_grad(x):
             if cg.info.yields:
                 continue
             for r in cg.returns:
-                if r.grad is not None:
+                if r.grad is not None or _under_none_guard(index, r.node, cg):
                     continue
                 problem = self._problem(resolver, cg, r.node.value)
                 if problem is not None:
