@@ -130,9 +130,12 @@ def check(
         elif Path("-") in path_list:
             raise ConfigError("'-' (standard input) cannot be combined with other paths")
         if confirm:
+            from tfgradlint.config import SettingsResolver
             from tfgradlint.runtime import tensorflow_missing_message
 
-            missing = tensorflow_missing_message()
+            where = Path(stdin_filename).absolute() if stdin_filename else path_list[0].absolute()
+            runtime_python = SettingsResolver(overrides, config_path).for_path(where).runtime_option("python")
+            missing = tensorflow_missing_message(runtime_python)
             if missing:
                 _fail(missing)
         result = run(
@@ -311,9 +314,16 @@ def lsp_cmd() -> None:
 @click.option("--timeout", type=float, default=None, help="Seconds per function (default 120).")
 def gradcheck_cmd(targets: tuple[str, ...], output_format: str, timeout: Optional[float]) -> None:
     """Check custom gradients numerically: PATH[::FUNCTION]... (needs tfgradlint[runtime])."""
+    from tfgradlint.config import ConfigError, Overrides, SettingsResolver
     from tfgradlint.runtime import tensorflow_missing_message
 
-    missing = tensorflow_missing_message()
+    first = Path(targets[0].split("::", 1)[0]).absolute()
+    try:
+        runtime_python = SettingsResolver(Overrides()).for_path(first).runtime_option("python")
+    except ConfigError as exc:
+        _fail(str(exc))
+        return
+    missing = tensorflow_missing_message(runtime_python)
     if missing:
         _fail(missing)
     from tfgradlint.runtime.gradcheck import run_gradcheck_command
