@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import ast
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
-from conftest import FIXTURES, ROOT, lint_text
+from conftest import FIXTURES, lint_text
 from test_cg_variables import apply_fixes
-from tf_required import require_tensorflow
+from tf_required import run_tf_script
 
 CODES = ["TGL102", "TGL110", "TGL116", "TGL119"]
 RULES = FIXTURES / "rules"
@@ -263,14 +260,7 @@ print(repr(out))
 @pytest.mark.runtime
 def test_claims_hold_on_tensorflow(tmp_path):
     """TF 2.21 / Keras 3: the bad fixtures fail or misbehave as the rules say; the good ones work."""
-    require_tensorflow()
-    script = tmp_path / "check.py"
-    script.write_text(RUNTIME_SCRIPT)
-    proc = subprocess.run(
-        [sys.executable, str(script), str(RULES)], capture_output=True, text=True, timeout=300, cwd=ROOT
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
+    out = run_tf_script(tmp_path, RUNTIME_SCRIPT, RULES)
     variables_error = "grad_fn must accept keyword argument 'variables'"
     # TGL110: the weights are variables; fails eagerly and under tf.function
     assert out["110_bad"][0] == "TypeError" and variables_error in out["110_bad"][1]

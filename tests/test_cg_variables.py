@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import ast
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
-from conftest import FIXTURES, ROOT, lint_text
-from tf_required import require_tensorflow
+from conftest import FIXTURES, lint_text
+from tf_required import run_tf_script
 
 CODES = ["TGL102", "TGL103", "TGL104", "TGL110", "TGL119"]
 RULES = FIXTURES / "rules"
@@ -254,14 +251,7 @@ print(repr(out))
 @pytest.mark.runtime
 def test_claims_hold_on_tensorflow(tmp_path):
     """The fixtures' bugs fail (or mislead) on the installed TensorFlow; the fixed ones work."""
-    require_tensorflow()
-    script = tmp_path / "check.py"
-    script.write_text(RUNTIME_SCRIPT)
-    proc = subprocess.run(
-        [sys.executable, str(script), str(RULES)], capture_output=True, text=True, timeout=300, cwd=ROOT
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
+    out = run_tf_script(tmp_path, RUNTIME_SCRIPT, RULES)
     variables_error = "grad_fn must accept keyword argument 'variables'"
     assert out["102_bad_layer"][0] == "TypeError" and variables_error in out["102_bad_layer"][1]
     assert out["102_bad_fn"][0] == "TypeError" and variables_error in out["102_bad_fn"][1]

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 
 import libcst as cst
 import pytest
 
-from conftest import FIXTURES, ROOT, lint_text
-from tf_required import require_tensorflow
+from conftest import FIXTURES, lint_text
+from tf_required import run_tf_script
 
 CODES = ["TGL501", "TGL502", "TGL503"]
 RULES = FIXTURES / "rules"
@@ -257,14 +255,7 @@ print(repr(out))
 @pytest.mark.runtime
 def test_claims_hold_on_tensorflow(tmp_path):
     """The fixtures' bugs behave as the rules say on the installed TensorFlow."""
-    require_tensorflow()
-    script = tmp_path / "check.py"
-    script.write_text(RUNTIME_SCRIPT)
-    proc = subprocess.run(
-        [sys.executable, str(script), str(RULES)], capture_output=True, text=True, timeout=300, cwd=ROOT
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = eval(proc.stdout.strip().splitlines()[-1])  # noqa: S307 - our own repr
+    out = run_tf_script(tmp_path, RUNTIME_SCRIPT, RULES)
     keyword_error = "supports keywords arguments only when eager execution is enabled"
     # TGL501: keywords fail under tf.function (directly and through a Keras layer) ...
     assert out["501_bad_fn"][0] == "ValueError" and keyword_error in out["501_bad_fn"][1]

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
-from conftest import FIXTURES, ROOT, lint_text
-from tf_required import require_tensorflow
+from conftest import FIXTURES, lint_text
+from tf_required import run_tf_script
 from tfgradlint.fixes import apply_edits
 from tfgradlint.rules.registration import (
     OverrideMapNoEffect,
@@ -250,14 +248,7 @@ print(repr(out))
 @pytest.mark.runtime
 def test_claims_hold_on_tensorflow(tmp_path):
     """The fixtures' bugs behave as the rules say on the installed TensorFlow."""
-    require_tensorflow()
-    script = tmp_path / "check.py"
-    script.write_text(RUNTIME_SCRIPT)
-    proc = subprocess.run(
-        [sys.executable, str(script), str(RULES)], capture_output=True, text=True, timeout=300, cwd=ROOT
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = eval(proc.stdout.strip().splitlines()[-1])  # noqa: S307 - our own repr
+    out = run_tf_script(tmp_path, RUNTIME_SCRIPT, RULES)
     # TGL401: eagerly the override is ignored (Sign's gradient is zero, Round's is None) ...
     assert out["401_bad_eager"] == [0.0, 0.0, 0.0]
     assert out["401_bad_layer"] in (None, [0.0, 0.0, 0.0])

@@ -10,17 +10,7 @@ import pytest
 
 from conftest import FIXTURES
 
-try:
-    from tf_required import require_tensorflow
-except ImportError:  # pragma: no cover - the shared helper is missing: same logic here
-    import importlib.util
-
-    def require_tensorflow() -> None:
-        if importlib.util.find_spec("tensorflow") is not None:
-            return
-        if os.environ.get("TFGRADLINT_REQUIRE_TENSORFLOW", "").strip() == "1":
-            pytest.fail("TensorFlow is not installed, but TFGRADLINT_REQUIRE_TENSORFLOW=1 requires it", pytrace=False)
-        pytest.skip("TensorFlow is not installed")
+from tf_required import require_tensorflow
 
 
 pytestmark = pytest.mark.runtime

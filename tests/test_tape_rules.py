@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 
 import pytest
-from conftest import FIXTURES, ROOT, lint_text
-from tf_required import require_tensorflow
+from conftest import FIXTURES, lint_text
+from tf_required import run_tf_script
 
 from tfgradlint.fixes import apply_edits
 from tfgradlint.rules.tape import TapeReused
@@ -528,21 +526,14 @@ print(repr(out))
 @pytest.mark.runtime
 def test_claims_hold_on_tensorflow(tmp_path):
     """The fixtures' bugs behave as the rules say on the installed TensorFlow."""
-    require_tensorflow()
-    script = tmp_path / "check.py"
-    script.write_text(RUNTIME_SCRIPT)
-    proc = subprocess.run(
-        [sys.executable, str(script), str(RULES)], capture_output=True, text=True, timeout=300, cwd=ROOT
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = eval(proc.stdout.strip().splitlines()[-1])  # noqa: S307 - our own repr
+    out, stderr = run_tf_script(tmp_path, RUNTIME_SCRIPT, RULES, with_stderr=True)
     reuse = "A non-persistent GradientTape can only be used to compute one set of gradients"
     for kind, message in out["301_bad"] + out["302_bad"][:1]:
         assert kind == "RuntimeError" and reuse in message
     assert all(r[0] == "ok" and "None" not in r[1] for r in out["301_good"] + out["302_good"])
     # a persistent tape's in-block gradient works, and TensorFlow warns about it
     assert out["302_bad"][1][0] == "ok"
-    assert "significantly less efficient" in proc.stderr
+    assert "significantly less efficient" in stderr
     # TGL303: None for an unwatched tensor, AttributeError for a NumPy source
     assert out["303_bad"][0] == ("ok", ["None"])
     assert out["303_bad"][1] == ("ok", ["None", "None"])
@@ -558,7 +549,7 @@ def test_claims_hold_on_tensorflow(tmp_path):
     assert out["306_bad"] == ("ok", [0.0])
     # TGL307: None, with TensorFlow's warning
     assert out["307_bad"] == [("ok", ["None"])] * 2
-    assert "The dtype of the watched tensor must be floating" in proc.stderr
+    assert "The dtype of the watched tensor must be floating" in stderr
     assert all(r[0] == "ok" and "None" not in r[1] for r in out["307_good"])
 
 

@@ -42,3 +42,31 @@ def require_tensorflow() -> None:
     if tensorflow_required():
         pytest.fail(f"{message}, but {ENV_VAR}=1 requires it", pytrace=False)
     pytest.skip(message)
+
+
+def run_tf_script(tmp_path, script: str, *args, timeout: float = 300, with_stderr: bool = False):
+    """Run ``script`` (Python that prints ``repr(dict)`` last) with TensorFlow in a child process.
+
+    The tests that prove a rule's claim on the installed TensorFlow use this: the child
+    imports TensorFlow, the test process does not. Returns the printed dict (and the
+    child's standard error, with ``with_stderr``).
+    """
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    require_tensorflow()
+    path = tmp_path / "check.py"
+    path.write_text(script)
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(
+        [sys.executable, str(path), *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=root
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    last = proc.stdout.strip().splitlines()[-1]
+    try:
+        out = ast.literal_eval(last)
+    except (ValueError, SyntaxError):
+        out = eval(last, {"inf": float("inf"), "nan": float("nan")})  # noqa: S307 - our own repr
+    return (out, proc.stderr) if with_stderr else out

@@ -15,6 +15,25 @@ TF_VARIABLE = frozenset({"tensorflow.Variable"})
 GRADIENT_TAPE = frozenset({"tensorflow.GradientTape"})
 REGISTER_GRADIENT = frozenset({"tensorflow.RegisterGradient"})
 
+# Layer and model weight attributes (TGL201 and its runtime confirmer).
+WEIGHT_ATTRS = frozenset(
+    {
+        "kernel",
+        "bias",
+        "embeddings",
+        "depthwise_kernel",
+        "pointwise_kernel",
+        "recurrent_kernel",
+        "gamma",
+        "beta",
+        "moving_mean",
+        "moving_variance",
+    }
+)
+# Those Keras creates as trainable variables (BatchNormalization's moving_mean and
+# moving_variance are not trainable: the tape does not watch them).
+TRAINABLE_WEIGHT_ATTRS = WEIGHT_ATTRS - {"moving_mean", "moving_variance"}
+
 # Base classes that make a class a Keras layer/model or a tf.Module (weights are variables).
 KERAS_LAYER_BASES = frozenset(
     {

@@ -29,22 +29,10 @@ from tfgradlint.index import (
     Scope,
     dotted_name,
 )
+from tfgradlint import names
 from tfgradlint.rules.base import Invalid, Rule, Valid
 
-# Weight attributes that Keras layers create as trainable variables (BatchNormalization's
-# moving_mean / moving_variance are not trainable: the tape does not watch them).
-TRAINABLE_WEIGHT_ATTRS = frozenset(
-    {
-        "kernel",
-        "bias",
-        "embeddings",
-        "depthwise_kernel",
-        "pointwise_kernel",
-        "recurrent_kernel",
-        "gamma",
-        "beta",
-    }
-)
+TRAINABLE_WEIGHT_ATTRS = names.TRAINABLE_WEIGHT_ATTRS
 # Reading these from a variable does not read its value.
 META_ATTRS = frozenset(
     {"shape", "dtype", "name", "trainable", "device", "ndim", "get_shape", "constraint", "aggregation",

@@ -17,20 +17,7 @@ from tfgradlint.analysis import CgSignature, find_cg_calls
 from tfgradlint.index import CallSite, Scope
 from tfgradlint.rules.base import Invalid, Rule, Valid
 
-WEIGHT_ATTRS = frozenset(
-    {
-        "kernel",
-        "bias",
-        "embeddings",
-        "depthwise_kernel",
-        "pointwise_kernel",
-        "recurrent_kernel",
-        "gamma",
-        "beta",
-        "moving_mean",
-        "moving_variance",
-    }
-)
+WEIGHT_ATTRS = names.WEIGHT_ATTRS
 ASSIGN_METHODS = ("assign", "assign_add", "assign_sub")
 
 _PREAMBLE = """\

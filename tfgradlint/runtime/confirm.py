@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from tfgradlint.findings import Confirmation, Finding
+from tfgradlint.names import WEIGHT_ATTRS
 from tfgradlint.runtime.harness import FunctionLoc, HarnessError, ModuleSource, TopLevel, dotted
 from tfgradlint.runtime.inputs import LAYER_SHAPES, Evidence, call_sites, input_plan
 from tfgradlint.runtime.progress import Progress
@@ -73,19 +74,6 @@ NUMPY_GRAPH = [
     r"SymbolicTensor",
 ]
 TAPE_REUSED = [r"non-persistent GradientTape can only be used to compute one set of gradients"]
-
-WEIGHT_ATTRS = {
-    "kernel",
-    "bias",
-    "embeddings",
-    "depthwise_kernel",
-    "pointwise_kernel",
-    "recurrent_kernel",
-    "gamma",
-    "beta",
-    "moving_mean",
-    "moving_variance",
-}
 
 
 class Unrunnable(Exception):
