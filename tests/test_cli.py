@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import FIXTURES, ROOT
 
 BUGGY = textwrap.dedent(
     """\

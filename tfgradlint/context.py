@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 import libcst as cst
 
@@ -45,6 +45,8 @@ class RuleContext:
     module_name: Optional[str] = None
     rule: Optional["Rule"] = None
     reports: list[Report] = field(default_factory=list)
+    # Node -> CodeRange, computed per top-level statement (set by the engine; see ``position``).
+    positions: Any = None
 
     def report(
         self,
@@ -60,6 +62,15 @@ class RuleContext:
 
     def code_for(self, node: cst.CSTNode) -> str:
         return self.module.code_for_node(node)
+
+    def position(self, node: cst.CSTNode):
+        """The node's ``CodeRange`` (1-based lines, 0-based columns of the linted file), or
+        None. Cheap: only the top-level statement around the node is measured."""
+        if self.positions is None:
+            from tfgradlint.engine import NodePositions
+
+            self.positions = NodePositions(self.module, None, None)
+        return self.positions.get(node)
 
     def reported(self, code: str) -> list[Report]:
         """Reports already made by rule ``code`` in this module (rules run in code order)."""

@@ -9,7 +9,10 @@ other rules and files still run.
 from __future__ import annotations
 
 import codecs
+import contextlib
+import gc
 import io
+import os
 import tokenize
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Optional, Sequence
@@ -69,9 +72,9 @@ def decode_source(data: bytes) -> DecodedSource:
 
 
 def meta_finding(code: str, message: str, filename: str, row: int = 1, column: int = 1) -> Finding:
-    from tfgradlint.rules import rule_by_code_or_name
+    from tfgradlint.rules import rule_info  # metadata only: no rule module imported
 
-    rule = rule_by_code_or_name(code)
+    rule = rule_info(code)
     assert rule is not None
     pos = Position(max(row, 1), max(column, 1))
     return Finding(
@@ -150,7 +153,26 @@ def call_with_deep_stack(fn, *args, **kwargs):
 
 
 def triggered_rules(text: str, rules: Sequence["Rule"]) -> list["Rule"]:
-    return [r for r in rules if r.triggers and any(t in text for t in r.triggers)]
+    """The rules whose trigger strings ``text`` contains (each distinct string searched once)."""
+    found: dict[str, bool] = {}
+    out = []
+    for r in rules:
+        if not r.triggers:
+            continue
+        for t in r.triggers:
+            hit = found.get(t)
+            if hit is None:
+                hit = found[t] = t in text
+            if hit:
+                out.append(r)
+                break
+    return out
+
+
+# Parse only the top-level statements that can matter (tfgradlint/slicing.py). Off with
+# TFGRADLINT_SLICING=0 (or ``lint_source(..., slicing=False)``): the findings are the same,
+# tests/test_engine_identical.py and scripts/compare_slicing.py check it.
+SLICING = os.environ.get("TFGRADLINT_SLICING", "1") not in ("0", "false", "no", "off")
 
 
 def lint_source(
@@ -163,8 +185,12 @@ def lint_source(
     whole_project: bool = False,
     module_name: Optional[str] = None,
     extra_triggers: Iterable[str] = (),
+    slicing: Optional[bool] = None,
 ) -> LintResult:
-    """Lint one module's text with ``rules`` (instances). ``enabled`` adds TGL0xx codes."""
+    """Lint one module's text with ``rules`` (instances). ``enabled`` adds TGL0xx codes.
+
+    ``slicing`` (default ``SLICING``): parse only the top-level statements that can matter;
+    the findings are those of the whole file."""
     enabled = enabled if enabled is not None else frozenset(r.code for r in rules)
     result = LintResult()
     active = triggered_rules(text, rules)
@@ -175,6 +201,39 @@ def lint_source(
     if not active and not wants_noqa_check:
         return result
 
+    env = _Env(text, filename, enabled, project, whole_project, module_name)
+    if SLICING if slicing is None else slicing:
+        from tfgradlint import slicing as slicer
+
+        if not active:
+            # only unused-suppression checks: the module must parse, nothing else is needed
+            plan = slicer.Plan(text, [], full=False, empty=True) if slicer.supported(text) and slicer.compiles(text) else None
+        elif not slicer.reviewed(active):
+            plan = None  # a rule whose needs slicing does not know: the whole file
+        else:
+            try:
+                plan = slicer.plan(
+                    text,
+                    {t for r in active for t in r.triggers},
+                    extra,
+                    tape_rules=any(r.code.startswith("TGL3") for r in active),
+                    cg_method_rule=any(r.code == "TGL116" for r in active),
+                )
+            except (Exception, RecursionError):  # never worse than the whole file
+                plan = None
+        if plan is not None:
+            if plan.empty:
+                result.parsed = True
+                return env.finish(result)
+            try:
+                with _no_gc():
+                    done = _lint_plan(env, plan, active, result)
+            except (Exception, RecursionError):
+                done = None
+            if done is not None:
+                return done
+            result = LintResult()  # something needs the whole module: start over
+
     too_deep = _too_deep_for_python(text)
     if too_deep is not None:
         if "TGL001" in enabled:
@@ -184,7 +243,8 @@ def lint_source(
     import libcst as cst
 
     try:
-        module = cst.parse_module(text)
+        with _no_gc():
+            module = cst.parse_module(text)
     except cst.ParserSyntaxError as exc:
         if "TGL001" in enabled:
             reason = str(exc.message).splitlines()[0] if exc.message else "invalid syntax"
@@ -205,49 +265,301 @@ def lint_source(
             )
         return result
     result.parsed = True
-
-    reports: list["Report"] = []
-    parent_of = None
-    if active:
-        from tfgradlint.context import RuleContext
-        from tfgradlint.index import ModuleIndex
-
-        try:
-            index = ModuleIndex(module)
-        except RecursionError:
-            if "TGL001" in enabled:
-                result.findings.append(
-                    meta_finding("TGL001", "cannot analyse: the code is nested too deeply", filename)
-                )
-            return result
-        ctx = RuleContext(
-            filename=filename,
-            source=text,
-            module=module,
-            index=index,
-            project=project,
-            whole_project=whole_project,
-            module_name=module_name,
-        )
-        for rule in sorted(active, key=lambda r: r.code):
-            if rule.needs_project and not whole_project:
-                continue
-            ctx.rule = rule
-            try:
-                rule.check(ctx)
-            except RecursionError:
-                result.errors.append(f"{filename}: {rule.code} gave up: the code is nested too deeply")
-            except Exception as exc:  # a bug in a rule must not stop the run
-                result.errors.append(
-                    f"{filename}: internal error in {rule.code} ({type(exc).__name__}: {exc})"
-                )
-        reports = ctx.reports
-        parent_of = index.parent
-
-    result.findings.extend(_to_findings(module, reports, filename, text, parent_of, result.errors))
-    _apply_suppressions(text, filename, enabled, result)
-    result.findings.sort(key=Finding.sort_key)
+    if not active:
+        return env.finish(result)
+    lines = None
+    if (SLICING if slicing is None else slicing):
+        lines = _statement_lines(text, len(module.body))
+    with _no_gc():
+        _run_rules(env, module, active, lines, result, whole_module=True)
     return result
+
+
+def needs_libcst(
+    text: str,
+    rules: Sequence["Rule"],
+    *,
+    enabled: Optional[frozenset[str]] = None,
+    extra_triggers: Iterable[str] = (),
+) -> bool:
+    """Whether ``lint_source`` with these arguments would parse ``text`` with LibCST (the
+    costly part: schedule such files on worker processes). Cheap when False: the slicing
+    analysis it computes is remembered (``slicing.analysed``) for ``lint_source``."""
+    enabled = enabled if enabled is not None else frozenset(r.code for r in rules)
+    active = triggered_rules(text, rules)
+    extra = [t for t in extra_triggers if t in text]
+    if extra:
+        active = [r for r in rules if r.triggers]
+    from tfgradlint import slicing as slicer
+
+    if not active:
+        if "TGL003" in enabled and "noqa" in text:
+            # only unused-suppression checks: LibCST only says why it does not compile
+            return not (SLICING and slicer.supported(text) and slicer.compiles(text))
+        return False
+    if not SLICING:
+        return True
+
+    if not slicer.reviewed(active):
+        return True
+    try:
+        plan = slicer.plan(
+            text,
+            {t for r in active for t in r.triggers},
+            extra,
+            tape_rules=any(r.code.startswith("TGL3") for r in active),
+            cg_method_rule=any(r.code == "TGL116" for r in active),
+        )
+    except (Exception, RecursionError):
+        return True
+    return plan is None or not plan.empty
+
+
+@contextlib.contextmanager
+def _no_gc():
+    """No cyclic garbage collection while one file's trees are built and walked: LibCST
+    allocates hundreds of thousands of objects, and each collection would walk them all
+    (and everything else alive). The cycles left are collected after."""
+    enabled = gc.isenabled()
+    if enabled:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@dataclass
+class _Env:
+    """What one lint_source call lints, for its helpers."""
+
+    text: str
+    filename: str
+    enabled: frozenset[str]
+    project: Optional["ProjectIndex"]
+    whole_project: bool
+    module_name: Optional[str]
+
+    def finish(self, result: LintResult) -> LintResult:
+        _apply_suppressions(self.text, self.filename, self.enabled, result)
+        result.findings.sort(key=Finding.sort_key)
+        return result
+
+
+def _statement_lines(text: str, count: int) -> Optional[list[int]]:
+    """The first line of each top-level statement (for positions per statement), or None."""
+    from tfgradlint import slicing as slicer
+
+    lay = slicer.analysed(text)
+    if lay is None and slicer.supported(text) and slicer.compiles(text):
+        lay = slicer.layout(text)
+    if lay is None or len(lay.statements) != count:
+        return None
+    return [st.line for st in lay.statements]
+
+
+def _lint_plan(env: _Env, plan, active: Sequence["Rule"], result: LintResult) -> Optional[LintResult]:
+    """Lint the statements ``plan`` keeps; None when the whole module is needed after all
+    (LibCST rejects the slice, or a fix's edit reaches into a statement left out)."""
+    import libcst as cst
+
+    try:
+        module = cst.parse_module(plan.text)
+    except (cst.ParserSyntaxError, RecursionError):
+        return None
+    if len(module.body) != len(plan.statements):
+        return None
+    result.parsed = True
+    lines = [st.line for st in plan.statements]
+    if not _run_rules(env, module, active, lines, result, whole_module=plan.full, module_text=plan.text):
+        return None
+    return result
+
+
+def _run_rules(
+    env: _Env,
+    module: "cst.Module",
+    active: Sequence["Rule"],
+    lines: Optional[list[int]],
+    result: LintResult,
+    *,
+    whole_module: bool,
+    module_text: Optional[str] = None,
+) -> bool:
+    """Index ``module`` (whose code is ``module_text``: the linted text with some
+    statements left out, unless ``whole_module``), run the rules, turn their reports into
+    findings. False (with ``result`` untouched) when a report needs the whole module."""
+    from tfgradlint.context import RuleContext
+    from tfgradlint.index import ModuleIndex
+
+    filename = env.filename
+    try:
+        index = ModuleIndex(module)
+    except RecursionError:
+        if not whole_module:
+            return False
+        if "TGL001" in env.enabled:
+            result.findings.append(meta_finding("TGL001", "cannot analyse: the code is nested too deeply", filename))
+        return True
+    positions = NodePositions(module, lines, index.parent)
+    ctx = RuleContext(
+        filename=filename,
+        source=env.text,
+        module=module,
+        index=index,
+        project=env.project,
+        whole_project=env.whole_project,
+        module_name=env.module_name,
+    )
+    ctx.positions = positions
+    errors: list[str] = []
+    for rule in sorted(active, key=lambda r: r.code):
+        if rule.needs_project and not env.whole_project:
+            continue
+        ctx.rule = rule
+        try:
+            rule.check(ctx)
+        except RecursionError:
+            errors.append(f"{filename}: {rule.code} gave up: the code is nested too deeply")
+        except Exception as exc:  # a bug in a rule must not stop the run
+            errors.append(f"{filename}: internal error in {rule.code} ({type(exc).__name__}: {exc})")
+    reports = ctx.reports
+    code = env.text if module_text is None else module_text
+    replace = _Replacer(module, code, index.parent, lines)
+    transplant = None
+    if not whole_module and code != env.text:
+        transplant = _Transplant(replace, env.text)
+    try:
+        findings = _to_findings(
+            module, reports, filename, env.text, index.parent, errors, positions, transplant,
+            replace if transplant is None and code == env.text and lines is not None else None,
+        )
+    except _NeedsWholeModule:
+        return False
+    result.errors.extend(errors)
+    result.findings.extend(findings)
+    env.finish(result)
+    return True
+
+
+class _NeedsWholeModule(Exception):
+    """A fix's text edit cannot be computed from the statements kept."""
+
+
+class _Replacer:
+    """``fixes.replaced_text`` for one module and its code, without the code generation of
+    every statement that ``fixes._statement_layout`` does to find the replaced statement:
+    its place comes from its first line (``lines``, as for positions) and is checked
+    against its code. Anything else is ``fixes.replaced_text`` itself."""
+
+    def __init__(self, module: "cst.Module", code: str, parent_of, lines: Optional[Sequence[int]]) -> None:
+        self.module = module
+        self.code = code
+        self.parent_of = parent_of
+        self.lines = lines
+        self._starts: Optional[list[int]] = None
+        self._index: Optional[dict[int, int]] = None
+
+    def __call__(self, items) -> str:
+        from tfgradlint.fixes import replaced_text
+
+        found = self._one_statement(items) if self.lines is not None else None
+        return found if found is not None else replaced_text(self.module, self.code, items, self.parent_of)
+
+    def _one_statement(self, items) -> Optional[str]:
+        import libcst as cst
+        from tfgradlint.fixes import _replace_under, line_starts
+
+        module = self.module
+        tops = set()
+        top = None
+        for node, _ in items:
+            top = node
+            p = self.parent_of(top)
+            while p is not None and p is not module:
+                top = p
+                p = self.parent_of(top)
+            if p is None:
+                return None
+            tops.add(id(top))
+        if len(tops) != 1 or top is None:
+            return None
+        if self._index is None:
+            self._index = {id(s): i for i, s in enumerate(module.body)}
+            self._starts = line_starts(self.code)
+        i = self._index.get(id(top))
+        if i is None or i >= len(self.lines):  # type: ignore[arg-type]
+            return None
+        first = self.lines[i] - 1 - len(getattr(top, "leading_lines", ()))  # type: ignore[index]
+        starts = self._starts
+        assert starts is not None
+        if first < 0 or first >= len(starts):
+            return None
+        old = module.code_for_node(top)
+        off = starts[first]
+        if self.code[off : off + len(old)] != old:
+            return None  # not where expected (or the last line lacks its newline)
+        try:
+            new_top = _replace_under(top, items, self.parent_of)
+        except Exception:
+            return None  # fixes.replaced_text raises the same error
+        if not isinstance(new_top, cst.CSTNode):
+            return None
+        return self.code[:off] + module.code_for_node(new_top) + self.code[off + len(old) :]
+
+
+class _Transplant:
+    """Node replacements on a module of some of the text's statements, as the whole text
+    after them: the change is made on the module's code (``_Replacer``), then made at the
+    same lines and columns of the whole text, where the changed code is the same (kept
+    statements are verbatim). ``fixes.edits_for_spec`` then takes the smallest edit on the
+    whole text, as for the whole module. When the changed range reaches into a statement
+    left out, ``failed`` is set: the engine lints the whole module instead."""
+
+    def __init__(self, replace: "_Replacer", text: str) -> None:
+        self.replace = replace
+        self.module_text = replace.code
+        self.text = text
+        self.module_starts: list[int] = []
+        self.starts: list[int] = []
+        self.failed = False
+
+    def __call__(self, items) -> str:
+        from tfgradlint.fixes import line_starts, text_edit, to_offset
+
+        if not self.starts:
+            self.module_starts = line_starts(self.module_text)
+            self.starts = line_starts(self.text)
+        new = self.replace(items)
+        edit = text_edit(self.module_text, new, self.module_starts)
+        if edit is None:
+            return self.text
+        try:
+            a = to_offset(self.module_starts, len(self.module_text), edit.start)
+            b = to_offset(self.module_starts, len(self.module_text), edit.end)
+            fa = to_offset(self.starts, len(self.text), edit.start)
+            fb = to_offset(self.starts, len(self.text), edit.end)
+        except Exception:
+            self.failed = True
+            raise _NeedsWholeModule() from None
+        if self.module_text[a:b] != self.text[fa:fb] or self._touches_blanked(edit):
+            self.failed = True
+            raise _NeedsWholeModule()
+        return self.text[:fa] + edit.content + self.text[fb:]
+
+    def _touches_blanked(self, edit) -> bool:
+        """The edit's lines include one that differs between the two texts."""
+        ms, fs = self.module_starts, self.starts
+        for line in range(edit.start.row, edit.end.row + 1):
+            i = line - 1
+            if i >= len(ms) or i >= len(fs):
+                return True
+            m_end = ms[i + 1] if i + 1 < len(ms) else len(self.module_text)
+            f_end = fs[i + 1] if i + 1 < len(fs) else len(self.text)
+            if self.module_text[ms[i] : m_end] != self.text[fs[i] : f_end]:
+                return True
+        return False
 
 
 def _to_findings(
@@ -257,10 +569,14 @@ def _to_findings(
     text: Optional[str] = None,
     parent_of=None,
     errors: Optional[list[str]] = None,
+    positions=None,
+    transplant: Optional["_Transplant"] = None,
+    replace: Optional["_Replacer"] = None,
 ) -> list[Finding]:
     if not reports:
         return []
-    positions = node_positions(module)
+    if positions is None:
+        positions = node_positions(module)
     out = []
     seen = set()
     for rep in reports:
@@ -280,10 +596,19 @@ def _to_findings(
             from tfgradlint.fixes import edits_for_spec
 
             try:
-                fix = edits_for_spec(module, module.code if text is None else text, rep.fix, positions, parent_of)
+                if transplant is None:
+                    fix = edits_for_spec(
+                        module, module.code if text is None else text, rep.fix, positions, parent_of, replace=replace
+                    )
+                else:
+                    fix = edits_for_spec(module, transplant.text, rep.fix, positions, parent_of, replace=transplant)
+            except _NeedsWholeModule:
+                raise
             except Exception as exc:  # a bug in a rule's fix: report it, keep the finding
                 if errors is not None:
                     errors.append(f"{filename}: internal error in {rep.rule.code}'s fix ({type(exc).__name__}: {exc})")
+            if transplant is not None and transplant.failed:
+                raise _NeedsWholeModule()
         out.append(
             Finding(
                 code=rep.rule.code,
@@ -302,12 +627,91 @@ def _to_findings(
 
 
 def node_positions(module: "cst.Module"):
-    """Positions of every node: computed only for modules that have something to report."""
+    """Positions of every node of ``module`` (LibCST's PositionProvider over all of it)."""
     import libcst as cst
     from libcst.metadata import PositionProvider
 
     wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
     return wrapper.resolve(PositionProvider)
+
+
+class NodePositions:
+    """Node -> ``CodeRange``, computed for the top-level statement that holds the node when
+    it is first asked for (the position codegen of one statement, not of the module).
+
+    ``lines``: the first line (first decorator or keyword) of each statement of
+    ``module.body`` in the text the positions are for; None: whole-module positions.
+    """
+
+    def __init__(self, module: "cst.Module", lines: Optional[Sequence[int]], parent_of) -> None:
+        self.module = module
+        self.lines = lines
+        self.parent_of = parent_of
+        self._full = None
+        self._by_statement: dict[int, tuple[object, int]] = {}
+        self._index: Optional[dict[int, int]] = None
+
+    def _whole(self):
+        if self._full is None:
+            self._full = node_positions(self.module)
+        return self._full
+
+    def get(self, node, default=None):
+        try:
+            return self[node]
+        except KeyError:
+            return default
+
+    def __getitem__(self, node):
+        if self.lines is None or self.parent_of is None:
+            return self._whole()[node]
+        top = node
+        parent = self.parent_of(top)
+        while parent is not None and parent is not self.module:
+            top = parent
+            parent = self.parent_of(top)
+        if parent is None:
+            return self._whole()[node]
+        entry = self._by_statement.get(id(top))
+        if entry is None:
+            entry = self._statement_positions(top)
+            if entry is None:
+                return self._whole()[node]
+        raw, delta = entry
+        rng = raw[node]  # type: ignore[index]
+        if not delta:
+            return rng
+        from libcst.metadata import CodePosition, CodeRange
+
+        return CodeRange(
+            CodePosition(rng.start.line + delta, rng.start.column),
+            CodePosition(rng.end.line + delta, rng.end.column),
+        )
+
+    def _statement_positions(self, top):
+        import libcst as cst
+        from libcst.metadata import PositionProvider
+
+        if self._index is None:
+            self._index = {id(s): i for i, s in enumerate(self.module.body)}
+        i = self._index.get(id(top))
+        if i is None or i >= len(self.lines):  # type: ignore[arg-type]
+            return None
+        m = self.module
+        mini = cst.Module(
+            body=[top],
+            header=(),
+            footer=(),
+            encoding=m.encoding,
+            default_indent=m.default_indent,
+            default_newline=m.default_newline,
+            has_trailing_newline=True,
+        )
+        raw = cst.MetadataWrapper(mini, unsafe_skip_copy=True).resolve(PositionProvider)
+        delta = self.lines[i] - (len(getattr(top, "leading_lines", ())) + 1)  # type: ignore[index]
+        entry = (raw, delta)
+        self._by_statement[id(top)] = entry
+        return entry
 
 
 def _apply_suppressions(text: str, filename: str, enabled: frozenset[str], result: LintResult) -> None:

@@ -677,6 +677,7 @@ def edits_for_spec(
     spec: "FixSpec",
     positions,
     parent_of: Optional[Callable] = None,
+    replace: Optional[Callable[[Sequence[tuple]], str]] = None,
 ) -> Fix:
     """A rule's FixSpec as text edits on ``text`` (``module``'s source).
 
@@ -686,6 +687,9 @@ def edits_for_spec(
       ``cst.FlattenSentinel``) replaces the node in the tree, exactly as LibCST's
       ``deep_replace`` would, whitespace, parentheses and commas included; the edit is the
       smallest change of the module's code.
+
+    ``replace(replacements)``: ``text`` after node replacements (default ``replaced_text``;
+    the engine passes its own when ``module`` holds only some of ``text``'s statements).
     """
     import libcst as cst
 
@@ -708,14 +712,17 @@ def edits_for_spec(
             raise FixError(f"unsupported replacement {type(replacement).__name__}")
     if node_repl:
         parent_of = parent_of or _parent_map(module)
-        together = replaced_text(module, text, node_repl, parent_of)
+        if replace is None:
+            def replace(items: Sequence[tuple]) -> str:
+                return replaced_text(module, text, items, parent_of)
+        together = replace(node_repl)
         node_edits: list[Edit] = []
         if len(node_repl) > 1:
             # One edit per replacement when that gives the same text (readable edits that
             # conflict with fewer other fixes); otherwise one edit for the whole change.
             try:
                 for item in node_repl:
-                    e = text_edit(text, replaced_text(module, text, [item], parent_of), starts)
+                    e = text_edit(text, replace([item]), starts)
                     if e is not None:
                         node_edits.append(e)
                 if apply_edits(text, node_edits) != together:

@@ -62,13 +62,7 @@ def _where(scope: Scope) -> str:
 
 
 def _line(ctx, node: cst.CSTNode) -> Optional[int]:
-    positions = getattr(ctx.index, "_tgl_positions", None)
-    if positions is None:
-        from libcst.metadata import PositionProvider
-
-        positions = cst.MetadataWrapper(ctx.module, unsafe_skip_copy=True).resolve(PositionProvider)
-        ctx.index._tgl_positions = positions
-    rng = positions.get(node)
+    rng = ctx.position(node)
     return rng.start.line if rng is not None else None
 
 

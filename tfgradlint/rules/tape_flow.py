@@ -860,4 +860,6 @@ class _Interpreter:
         if used and all(b.persistent is False for b, _ in pairs) and key not in self.reuses:
             # prefer naming an earlier, different call when there is one
             firsts = [f for _, f in pairs if f is not call]
-            self.reuses[key] = firsts[0] if firsts else call
+            # the first one observed (a set's order follows the objects' addresses)
+            order = {k: i for i, k in enumerate(self.observations)}
+            self.reuses[key] = min(firsts, key=lambda f: order.get(id(f), len(order))) if firsts else call

@@ -1,0 +1,385 @@
+"""The pieces of the per-file fast path: top-level statements found without a parse tree,
+positions per statement, the fast exclude globs, the project index's word searches."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import libcst as cst
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from libcst.metadata import PositionProvider
+
+from tfgradlint import slicing
+from tfgradlint.config import path_matches
+from tfgradlint.discovery import _Excludes
+from tfgradlint.engine import NodePositions
+from tfgradlint.project import _has_star_import, _mentions
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE_FILES = sorted((ROOT / "fixtures").rglob("*.py"))
+
+TRICKY = [
+    "x = 1; y = 2\nz = 3\n",
+    "s = 'it''s # not a comment'\nt = \"a \\\" quote\"\n# comment\nu = 1\n",
+    'doc = """\ndef not_code():\n    pass\n"""\nv = 2\n',
+    "r = r'\\\\'\nq = 1\n",
+    "f = f\"{'a'} {x!r:>{width}}\"\ng = f'''{1}\n'''\n",
+    "a = (1,\n# inside\n     2)\nb = [\n1]\n",
+    "c = 1 + \\\n    2\nd = 3\n",
+    "@dec\n# between\n@other(\n    1)\ndef f():\n    pass\n\n\n@d\nclass C(B):\n    x = 1\n",
+    "if a:\n    pass\nelif b:\n    pass\n# c\nelse:\n    pass\ntry:\n    pass\nexcept E:\n    pass\nfinally:\n    pass\n",
+    "class A: pass\ndef g(): return 1\nasync def h():\n    await x\n",
+    "x = 1\r\ny = '''a\r\nb'''\r\nz = 2",
+    "def f():\n    x = 1\n    # trailing indented comment\n# top comment\n\ny = 2\n",
+    "for i in range(3):\n    pass\nelse:\n    pass\nwhile False:\n    pass\nwith a as b, c:\n    pass\n",
+    "match x:\n    case 1:\n        pass\n    case _:\n        pass\n",
+    "名前 = 1\nprint(名前)\n",
+    "x = [i for i in range(3)]\nif (n := 10) > 5:\n    pass\n",
+    (
+        "class K:\n    '''doc'''\n\n    @property\n    def a(self):\n        return 1\n\n    b = 2\n\n"
+        "    if X:\n        def c(self):\n            pass\n    else:\n        c = None\n\n"
+        "    class Inner:\n        pass\n"
+    ),
+]
+
+
+def _ast_spans(text: str) -> list[tuple[int, int]]:
+    """(first line, last line) of each top-level statement, ``;``-joined ones merged."""
+    out: list[tuple[int, int]] = []
+    for node in ast.parse(text).body:
+        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        if out and first <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], node.end_lineno))
+        else:
+            out.append((first, node.end_lineno))
+    return out
+
+
+@pytest.mark.parametrize("text", TRICKY + [p.read_text(encoding="utf-8") for p in FIXTURE_FILES])
+def test_layout_matches_the_ast(text):
+    assert slicing.supported(text) and slicing.compiles(text)
+    lay = slicing.layout(text)
+    assert lay is not None
+    assert [(s.line, s.end_line) for s in lay.statements] == _ast_spans(text)
+    kinds = {"def": (ast.FunctionDef, ast.AsyncFunctionDef), "class": (ast.ClassDef,), "import": (ast.Import, ast.ImportFrom)}
+    tree = ast.parse(text)
+    for st_ in lay.statements:
+        node = next(n for n in tree.body if min([n.lineno] + [d.lineno for d in getattr(n, "decorator_list", [])]) == st_.line)
+        if st_.kind in ("def", "class"):
+            assert isinstance(node, kinds[st_.kind]) and node.name == st_.name
+        # the statement's text is the source of its lines
+        assert text[st_.start : st_.end].rstrip() == "".join(
+            text.splitlines(True)[st_.line - 1 : st_.end_line]
+        ).rstrip()
+
+
+@pytest.mark.parametrize("text", TRICKY + [p.read_text(encoding="utf-8") for p in FIXTURE_FILES])
+def test_class_units_match_the_ast(text):
+    lay = slicing.layout(text)
+    tree = ast.parse(text)
+    for st_ in lay.statements:
+        if st_.kind != "class":
+            continue
+        node = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == st_.name)
+        units = slicing.class_units(text, lay, st_)
+        if node.body[0].lineno == node.lineno:
+            assert units is None  # a body on the class line
+            continue
+        lines = [text.count("\n", 0, u.start) + 1 for u in units]
+        first = [min([n.lineno] + [d.lineno for d in getattr(n, "decorator_list", [])]) for n in node.body]
+        assert lines == sorted(set(first))
+        for u, n in zip(units, node.body):
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                assert u.name == n.name
+
+
+def test_blanked_keeps_lines_and_columns():
+    text = TRICKY[7] + "x = 1\n" + TRICKY[1]
+    lay = slicing.layout(text)
+    keep = [i % 2 == 0 for i in range(len(lay.statements))]
+    out = slicing.blanked(text, lay.statements, keep)
+    assert out.count("\n") == text.count("\n")
+    for st_, k in zip(lay.statements, keep):
+        for n in range(st_.line, st_.end_line + 1):
+            line = out.splitlines()[n - 1]
+            assert line == (text.splitlines()[n - 1] if k else "")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x = '''unterminated\n",
+        "def f(:\n    pass\n",
+        "x = 1\n\fy = 2\n",
+        "x = 1\ry = 2\n",
+        "\ufeffx = 1\n",
+        "x = " + "(" * 300 + ")" * 300 + "\n",
+    ],
+)
+def test_unsure_texts_go_the_old_way(text):
+    assert slicing.plan(text, {"custom_gradient"}) is None
+
+
+@pytest.mark.parametrize("terms", [100, 900, 3000])
+def test_compiles_agrees_with_the_ast_guard(terms):
+    from tfgradlint.engine import _too_deep_for_python
+
+    text = "import tensorflow as tf\nx = " + " + ".join(["1"] * terms) + "\n"
+    nested = "x = " + "[" * terms + "]" * terms + "\n"
+    for t in (text, nested):
+        assert slicing.compiles(t) == (_too_deep_for_python(t) is None)
+
+
+def test_dead_trigger_words():
+    text = (
+        "import tensorflow as tf\n"
+        "from tensorflow_probability.python.internal import custom_gradient as tfp_cg\n"
+        "@tfp_cg.custom_gradient(vjp_fwd=None)\n"
+        "def f(x):\n    return x\n"
+        "def g(x):\n    '''tf.custom_gradient in a docstring'''\n    return x  # tf.GradientTape\n"
+    )
+    plan = slicing.plan(text, {"custom_gradient", "GradientTape"})
+    assert plan is not None and plan.empty
+    # rebinding the name anywhere makes it live again
+    live = text + "def h():\n    tfp_cg = tf\n    return tfp_cg.custom_gradient(f)\n"
+    plan = slicing.plan(live, {"custom_gradient"})
+    assert plan is not None and not plan.empty
+
+
+def test_override_map_words_count_only_with_a_call():
+    text = "import tensorflow as tf\ndef gradient_override_map(m):\n    return tf.Session()\n"
+    plan = slicing.plan(text, {"gradient_override_map"})
+    assert plan is not None and plan.empty
+    call = text + "def f(g):\n    with g.gradient_override_map({'Sign': 'Identity'}):\n        pass\n"
+    plan = slicing.plan(call, {"gradient_override_map"})
+    assert plan is not None and not plan.empty
+    kept = {st_.name for st_ in plan.statements}
+    assert {"gradient_override_map", "f"} <= kept  # tf.Session(): a sign of TF1 graph code
+
+
+def test_analysed_is_remembered_and_bounded(monkeypatch):
+    monkeypatch.setattr(slicing, "ANALYSED_MAX_CHARS", 70)
+    slicing._ANALYSED.clear()
+    slicing._ANALYSED_CHARS[0] = 0
+    a = "x = 1\n" * 5
+    b = "y = 2\n" * 5
+    lay = slicing.analysed(a)
+    assert slicing.analysed(a) is lay
+    slicing.analysed(b)
+    assert a in slicing._ANALYSED and b in slicing._ANALYSED
+    slicing.analysed("z = 3\n" * 5)
+    assert a not in slicing._ANALYSED  # the oldest went first
+    assert slicing._ANALYSED_CHARS[0] <= 70
+    slicing._ANALYSED.clear()
+    slicing._ANALYSED_CHARS[0] = 0
+
+
+# -- positions per statement -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", TRICKY + [p.read_text(encoding="utf-8") for p in FIXTURE_FILES])
+def test_positions_per_statement_match_the_whole_module(text):
+    module = cst.parse_module(text)
+    lines = [s.line for s in slicing.layout(text).statements]
+    full = cst.MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    from tfgradlint.index import ModuleIndex
+
+    index = ModuleIndex(module)
+    positions = NodePositions(module, lines, index.parent)
+    checked = 0
+    for node in full:
+        if index.parent(node) is None and node is not module:
+            continue  # whitespace and punctuation nodes: not reported
+        if node is module:
+            continue
+        assert positions[node] == full[node], node
+        checked += 1
+    assert checked or not module.body
+
+
+# -- discovery's compiled globs ----------------------------------------------------------------
+
+_part = st.text(alphabet="abc._-", min_size=1, max_size=4)
+_glob = st.text(alphabet="abc.*?/[]!_", min_size=1, max_size=7)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_part, min_size=1, max_size=4), st.lists(_glob, min_size=1, max_size=4))
+def test_compiled_excludes_match_path_matches(parts, patterns):
+    rel = "/".join(parts)
+    name = parts[-1]
+    expected = any(path_matches(rel, p) or path_matches(name, p) for p in patterns)
+    assert _Excludes(tuple(patterns))(rel, name) == expected
+
+
+# -- the project index's searches --------------------------------------------------------------
+
+_words = st.lists(st.text(alphabet="ab_1", min_size=1, max_size=3).filter(lambda w: not w[0].isdigit()),
+                  min_size=1, max_size=12, unique=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_words, st.text(alphabet="ab_1 .*\nimport(", max_size=60))
+def test_word_search_matches_the_bounded_regex(names, text):
+    reference = re.compile(r"\b(?:" + "|".join(re.escape(n) for n in sorted(names)) + r")\b")
+    pattern = re.compile("|".join(re.escape(n) for n in sorted(names, key=lambda n: (-len(n), n))))
+    assert _mentions(text, sorted(names), pattern) == bool(reference.search(text))
+    assert _has_star_import(text) == bool(re.search(r"\bimport\s*\*", text))
+
+
+# -- fixes on a module of some of the statements -----------------------------------------------
+
+
+def _sliced(text: str, keep_names: set[str]):
+    lay = slicing.layout(text)
+    keep = [st_.kind == "import" or st_.name in keep_names for st_ in lay.statements]
+    return slicing.blanked(text, lay.statements, keep)
+
+
+def _transplant(text: str, keep_names: set[str]):
+    from tfgradlint.engine import _Replacer, _Transplant
+    from tfgradlint.index import ModuleIndex
+
+    lay = slicing.layout(text)
+    sliced = _sliced(text, keep_names)
+    module = cst.parse_module(sliced)
+    index = ModuleIndex(module)
+    lines = [st_.line for st_ in lay.statements if st_.kind == "import" or st_.name in keep_names]
+    return module, index, _Transplant(_Replacer(module, sliced, index.parent, lines), text)
+
+
+def test_transplanted_fix_equals_the_whole_module_fix():
+    from tfgradlint.fixes import replaced_text
+    from tfgradlint.index import ModuleIndex
+
+    text = (
+        "import tensorflow as tf\n\ndef dropped(a):\n    return a\n\n"
+        "def kept(x):\n    return tf.sign(x)\n\n# after\ndef also_dropped():\n    pass\n"
+    )
+    module, index, transplant = _transplant(text, {"kept"})
+    call = next(s.node for s in index.calls if s.node.func.attr.value == "sign")
+    new = call.with_changes(func=call.func.with_changes(attr=cst.Name("abs")))
+    whole = cst.parse_module(text)
+    whole_index = ModuleIndex(whole)
+    whole_call = next(s.node for s in whole_index.calls if s.node.func.attr.value == "sign")
+    expected = replaced_text(whole, text, [(whole_call, whole_call.with_changes(
+        func=whole_call.func.with_changes(attr=cst.Name("abs"))))], whole_index.parent)
+    assert transplant([(call, new)]) == expected
+    assert not transplant.failed
+
+
+def test_transplant_refuses_edits_that_reach_statements_left_out():
+    from tfgradlint.engine import _NeedsWholeModule
+
+    text = "import tensorflow as tf\ndef dropped(a):\n    return a\ndef kept(x):\n    return x\n"
+    module, index, transplant = _transplant(text, {"kept"})
+    kept = module.body[-1]
+    with pytest.raises(_NeedsWholeModule):
+        # removing the statement removes its leading (blanked) lines too
+        transplant([(kept, cst.RemovalSentinel.REMOVE)])
+    assert transplant.failed
+
+
+def test_every_built_in_rule_was_reviewed_for_slicing():
+    """A new rule: read slicing.py's docstring, check what the rule reads beyond the
+    statements with its trigger words, then add its code to slicing.REVIEWED_RULES."""
+    from tfgradlint.rules import all_rules
+
+    missing = sorted(r.code for r in all_rules() if r.triggers and r.code not in slicing.REVIEWED_RULES)
+    assert not missing, f"review these rules' needs and add them to slicing.REVIEWED_RULES: {missing}"
+
+
+def test_unreviewed_rules_lint_whole_files():
+    from tfgradlint.context import FixSpec  # noqa: F401
+    from tfgradlint.engine import lint_source
+    from tfgradlint.rules.base import Rule
+
+    class EveryName(Rule):
+        code = "TGL990"
+        name = "every-name"
+        triggers = ("custom_gradient",)
+
+        def check(self, ctx):
+            for st_ in ctx.module.body:
+                ctx.report(st_, "statement")
+
+    text = "import tensorflow as tf\ndef f():\n    pass\nx = tf.custom_gradient(f)\n"
+    found = lint_source(text, "m.py", [EveryName()], enabled=frozenset({"TGL990"}))
+    assert [f.start.row for f in found.findings] == [1, 2, 4]
+
+
+def test_needs_libcst_says_when_lint_source_parses(monkeypatch):
+    from tfgradlint import engine
+    from tfgradlint.config import select_rules
+    from tfgradlint.rules import all_rules
+
+    codes = select_rules(("ALL",), (), (), True)
+    rules = [cls() for cls in all_rules() if cls.code in codes]
+    parsed = []
+    real = cst.parse_module
+
+    def spy(text, *a, **k):
+        parsed.append(text)
+        return real(text, *a, **k)
+
+    monkeypatch.setattr(cst, "parse_module", spy)
+    texts = [p.read_text(encoding="utf-8") for p in FIXTURE_FILES] + [
+        "import numpy as np\n# noqa\n",
+        "from tfp.internal import custom_gradient as cg\n@cg.custom_gradient\ndef f(x):\n    return x\n",
+        "x = (\n# noqa: TGL101\n",
+    ]
+    for text in texts:
+        parsed.clear()
+        engine.lint_source(text, "m.py", rules, enabled=codes)
+        assert engine.needs_libcst(text, rules, enabled=codes) == bool(parsed), text
+
+
+@pytest.mark.parametrize("path", [p for p in FIXTURE_FILES if p.name.endswith("_bad.py")], ids=lambda p: p.name)
+def test_replacer_equals_replaced_text(path):
+    """The engine's one-statement replacement gives fixes.replaced_text's text."""
+    from tfgradlint.engine import _Replacer
+    from tfgradlint.fixes import replaced_text
+    from tfgradlint.index import ModuleIndex
+
+    text = path.read_text(encoding="utf-8")
+    module = cst.parse_module(text)
+    index = ModuleIndex(module)
+    lines = [st_.line for st_ in slicing.layout(text).statements]
+    replace = _Replacer(module, text, index.parent, lines)
+    for site in index.calls[:25]:
+        items = [(site.node.func, cst.Name("replaced"))]
+        assert replace(items) == replaced_text(module, text, items, index.parent)
+    if index.calls:
+        both = [(index.calls[0].node, cst.Name("a")), (index.calls[-1].node, cst.Name("b"))]
+        try:
+            expected = replaced_text(module, text, both, index.parent)
+        except Exception as exc:
+            with pytest.raises(type(exc)):
+                replace(both)
+        else:
+            assert replace(both) == expected
+
+
+def test_tape_reuse_names_the_first_call_whatever_the_addresses():
+    """The earlier call a TGL301 message names does not depend on object addresses (the
+    findings must be the same in every process)."""
+    from tfgradlint.engine import lint_source
+    from tfgradlint.rules import all_rules
+
+    rules = [cls() for cls in all_rules() if cls.code == "TGL301"]
+    text = (
+        "import tensorflow as tf\n\nw = tf.Variable(2.0)\ndef f(flag):\n"
+        "    with tf.GradientTape(persistent=False) as tape:\n        y = w * w\n"
+        "    if flag:\n        a = tape.gradient(y, w)\n    else:\n        a = tape.gradient(y * 2, w)\n"
+        "    return a, tape.gradient(y, w)\n"
+    )
+    messages = set()
+    keep = []
+    for i in range(12):
+        keep.append([object() for _ in range(i * 13)])  # shift the allocations
+        messages.add(lint_source(text, "m.py", rules).findings[0].message)
+    assert len(messages) == 1 and "line 8" in messages.pop()
