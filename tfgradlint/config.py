@@ -129,9 +129,9 @@ def _matches(selector: str, rule: type) -> bool:
 
 
 def validate_selectors(selectors: Iterable[str], where: str) -> None:
-    from tfgradlint.rules import all_rules
+    from tfgradlint.rules import rule_infos
 
-    rules = all_rules()
+    rules = rule_infos()
     for sel in selectors:
         if not isinstance(sel, str) or not any(_matches(sel, r) for r in rules):
             raise ConfigError(f"unknown rule code or name {sel!r} in {where}")
@@ -150,7 +150,7 @@ def select_rules(
     ``preview``). A prefix or ``ALL`` selects preview rules only with ``preview``; an exact
     code or name always selects its rule.
     """
-    from tfgradlint.rules import all_rules
+    from tfgradlint.rules import rule_infos as all_rules  # metadata only: no rule module imported
 
     def chosen(selectors: Iterable[str]) -> set[str]:
         out = set()

@@ -1,14 +1,39 @@
-"""One run over many files: discover, read, settings per file, lint, collect.
+"""One run over many files: discover, read, settings per file, cache, lint, collect.
 
 The command line, the pre-commit hook and the language server all come through here (the
 server with one in-memory buffer), so every entry point behaves the same.
+
+The steps of a run over files (DESIGN.md "The pipeline"):
+
+1. discover the files; each file's settings (memoised per folder);
+2. stat every file: the cache says which are unchanged without reading them
+   (tfgradlint/cache.py); the others are read and hashed;
+3. the project index (whole-project runs): what each file exports, merged before any file
+   is linted (tfgradlint/project.py). When the same files with the same contents were
+   indexed before, the merged index comes from the cache and no file is read; otherwise
+   every file is read and the summaries come from the cache, from worker processes, or are
+   computed here;
+4. each file's findings: from the cache when its key matches (content, settings, tool,
+   project fingerprint...), else linted: files that may need parsing go to a process pool
+   (``--jobs``, largest first), the others are done here (the prefilter answers at once);
+5. the results in file order (output is deterministic whatever ``--jobs`` is), the cache
+   saved atomically.
+
+LibCST and the rule modules are imported only where a file passes the prefilter (the rules
+are ``tfgradlint.rules.LazyRule``s until then), so a warm run, or a run over files without
+trigger strings, never imports them; TensorFlow is never imported.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
+import time
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 from tfgradlint.config import Overrides, Settings, SettingsResolver
 from tfgradlint.discovery import SourceFile, discover
@@ -16,7 +41,20 @@ from tfgradlint.engine import UnreadableSource, decode_source, lint_source, meta
 from tfgradlint.findings import Finding
 
 if TYPE_CHECKING:  # pragma: no cover
+    from tfgradlint.cache import Cache
     from tfgradlint.project import ProjectIndex
+
+# Parallel linting: only when at least this much work may need parsing (a process pool's
+# start-up, and LibCST's import in each worker, cost about 0.2 s).
+PARALLEL_MIN_FILES = 4
+PARALLEL_MIN_BYTES = 96 * 1024
+# Start the pool while reading (so that workers compute the project summaries) when this
+# many files have no usable cache entry (a cold run over a big tree), as soon as
+# EARLY_POOL_MIN_SUMMARIES files need a summary.
+EARLY_POOL_MIN_FILES = 200
+EARLY_POOL_MIN_SUMMARIES = 4
+# Bump when what a cached result depends on changes shape.
+KEY_VERSION = 1
 
 
 @dataclass
@@ -32,6 +70,7 @@ class RunOptions:
     single_file: Optional[bool] = None
     no_cache: bool = False
     cache_dir: Optional[Path] = None
+    # Worker processes: None or 0 = one per core, 1 = serial.
     jobs: Optional[int] = None
 
 
@@ -39,8 +78,61 @@ class RunOptions:
 class FileOutcome:
     source_file: SourceFile
     settings: Settings
+    # The text linted; None when the file could not be read, or when its findings (none)
+    # came from the cache without reading it.
     text: Optional[str]
     findings: list[Finding]
+
+
+class Sources(MutableMapping):
+    """File name -> text, for code frames, baselines and fixes. Files served from the
+    cache without being read are listed too and read on first access."""
+
+    def __init__(self) -> None:
+        self._texts: dict[str, str] = {}
+        self._lazy: dict[str, Path] = {}
+
+    def add_lazy(self, name: str, path: Path) -> None:
+        if name not in self._texts:
+            self._lazy[name] = path
+
+    def __getitem__(self, name: str) -> str:
+        try:
+            return self._texts[name]
+        except KeyError:
+            pass
+        path = self._lazy.get(name)
+        if path is None:
+            raise KeyError(name)
+        text = _read_text(path)
+        if text is None:
+            text = ""  # gone or unreadable since it was linted: no code frame
+        self._texts[name] = text
+        del self._lazy[name]
+        return text
+
+    def __setitem__(self, name: str, text: str) -> None:
+        self._texts[name] = text
+        self._lazy.pop(name, None)
+
+    def __delitem__(self, name: str) -> None:
+        if name in self._texts:
+            del self._texts[name]
+        else:
+            del self._lazy[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._texts or name in self._lazy
+
+    def __iter__(self) -> Iterator[str]:
+        yield from list(self._texts)
+        yield from [n for n in self._lazy if n not in self._texts]
+
+    def __len__(self) -> int:
+        return len(self._texts) + len(self._lazy)
+
+    def __repr__(self) -> str:
+        return f"Sources({len(self._texts)} read, {len(self._lazy)} not read)"
 
 
 @dataclass
@@ -48,7 +140,7 @@ class RunResult:
     findings: list[Finding] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     files_checked: int = 0
-    sources: dict[str, str] = field(default_factory=dict)
+    sources: MutableMapping = field(default_factory=dict)
     outcomes: list[FileOutcome] = field(default_factory=list)
     # Whether project-wide rules ran (not a single file alone); fixes re-lint the same way.
     whole_project: bool = False
@@ -73,118 +165,1034 @@ def _module_name(path: Path, root: Path) -> Optional[str]:
     return ".".join(parts) or None
 
 
-def _summary_phase(
-    files: list[SourceFile],
-    texts: dict[str, Optional[str]],
-    resolver: SettingsResolver,
-    options: RunOptions,
-) -> "ProjectIndex":
-    """Read the files (into ``texts``, for the lint loop) and build the project index.
-
-    Files that cannot be read are left out here; the lint loop reports them.
-    """
-    from tfgradlint.project import ProjectFile, ProjectIndex
-
-    linted_roots = [p for p in options.paths if p.is_dir()]
-    project_files = []
-    for sf in files:
-        if sf.path.suffix not in (".py", ".pyi"):
-            continue
-        text = texts.get(sf.display)
-        if text is None:
-            try:
-                text = decode_source(sf.path.read_bytes()).text
-            except (OSError, UnreadableSource):
-                continue
-            texts[sf.display] = text
-        root = resolver.for_path(sf.path).root
-        project_files.append(ProjectFile(sf.display, sf.path, text, roots=[*linted_roots, root]))
-    return ProjectIndex.build(project_files)
+def _read_text(path: Path) -> Optional[str]:
+    try:
+        return decode_source(path.read_bytes()).text
+    except (OSError, UnreadableSource):
+        return None
 
 
 def run(options: RunOptions) -> RunResult:
     """Lint what ``options`` names; deep but valid code needs a deep stack (engine)."""
     from tfgradlint.engine import call_with_deep_stack
 
-    return call_with_deep_stack(_run, options)
+    if options.stdin_text is not None:
+        return call_with_deep_stack(_run_stdin, options)
+    return _Run(options).execute()
 
 
-def _run(options: RunOptions) -> RunResult:
-    from tfgradlint.rules import all_rules
+# -- one text (editors, standard input) -----------------------------------------------------
+
+
+def _run_stdin(options: RunOptions) -> RunResult:
+    from tfgradlint.rules import runtime_rules
 
     resolver = SettingsResolver(options.overrides, options.config_path)
     result = RunResult()
-    instances = {cls.code: cls() for cls in all_rules()}
-
-    if options.stdin_text is not None:
-        name = options.stdin_filename or "-"
-        files = [SourceFile(Path(name), name)]
-        texts: dict[str, Optional[str]] = {name: options.stdin_text}
-    else:
-        files = list(discover(options.paths, resolver.for_path, force_exclude=options.force_exclude))
-        texts = {}
-    single = options.single_file
-    if single is None:
-        single = options.stdin_text is not None or (
-            len(files) <= 1 and not any(p.is_dir() for p in options.paths)
-        )
-    result.whole_project = not single
+    name = options.stdin_filename or "-"
+    sf = SourceFile(Path(name), name)
+    text = options.stdin_text or ""
+    single = options.single_file if options.single_file is not None else True
     project = None
     if not single:
-        # The summary phase: what each file exports, merged before any file is linted.
-        project = _summary_phase(files, texts, resolver, options)
-        result.project = project
+        from tfgradlint.project import ProjectFile, ProjectIndex
 
-    for sf in files:
-        settings = resolver.for_path(sf.path if options.stdin_text is None else Path(sf.display).absolute())
-        rel = _relative(sf.path, settings.root)
-        enabled = settings.rule_codes(rel)
-        findings: list[Finding] = []
-        text = texts.get(sf.display)
-        if text is None:
-            try:
-                data = sf.path.read_bytes()
-                text = decode_source(data).text
-            except FileNotFoundError:
-                result.errors.append(f"{sf.display}: no such file or directory")
-                continue
-            except (OSError, UnreadableSource) as exc:
-                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-                if "TGL002" in enabled:
-                    findings.append(meta_finding("TGL002", f"cannot read: {reason}", sf.display))
-                result.findings.extend(findings)
-                result.files_checked += 1
-                result.outcomes.append(FileOutcome(sf, settings, None, findings))
-                continue
-        result.sources[sf.display] = text
-        rules = [instances[c] for c in sorted(enabled) if c in instances]
-        if sf.display.endswith(".ipynb"):
+        root = resolver.for_path(Path(name).absolute()).root
+        roots = [*(p for p in options.paths if p.is_dir()), root]
+        project = ProjectIndex.build([ProjectFile(name, Path(name), text, roots=roots)])
+        result.project = project
+    result.whole_project = not single
+    settings = resolver.for_path(Path(sf.display).absolute())
+    enabled = settings.rule_codes(_relative(sf.path, settings.root))
+    rules = runtime_rules(enabled)
+    result.sources[name] = text
+    findings, errors, extra_sources = _lint_one(
+        text,
+        name,
+        rules,
+        enabled,
+        _module_name(sf.path, settings.root),
+        not single,
+        project,
+        project.extra_triggers(name, text) if project is not None else (),
+        name.endswith(".ipynb"),
+    )
+    result.sources.update(extra_sources)
+    result.errors.extend(errors)
+    result.findings.extend(findings)
+    result.files_checked = 1
+    result.outcomes.append(FileOutcome(sf, settings, text, findings))
+    result.findings.sort(key=Finding.sort_key)
+    return result
+
+
+def _lint_one(
+    text: str,
+    display: str,
+    rules: list,
+    enabled: frozenset[str],
+    module_name: Optional[str],
+    whole_project: bool,
+    project: Optional["ProjectIndex"],
+    extra_triggers,
+    notebook: bool,
+) -> tuple[list[Finding], list[str], dict[str, str]]:
+    """Lint one text (here or in a worker): findings, internal errors, cell sources."""
+    extra_sources: dict[str, str] = {}
+    try:
+        if notebook:
             # Code cells as one module; findings carry the cell (tfgradlint/notebook.py).
             from tfgradlint.notebook import lint_notebook
 
             lint = lint_notebook(
                 text,
-                sf.display,
+                display,
                 rules,
                 enabled=enabled,
                 project=project,
-                whole_project=not single,
-                sources=result.sources,
+                whole_project=whole_project,
+                sources=extra_sources,
             )
         else:
             lint = lint_source(
                 text,
-                sf.display,
+                display,
                 rules,
                 enabled=enabled,
                 project=project,
-                whole_project=not single,
-                module_name=_module_name(sf.path, settings.root),
-                extra_triggers=project.extra_triggers(sf.display, text) if project is not None else (),
+                whole_project=whole_project,
+                module_name=module_name,
+                extra_triggers=extra_triggers,
             )
-        result.errors.extend(lint.errors)
-        result.findings.extend(lint.findings)
-        result.files_checked += 1
-        result.outcomes.append(FileOutcome(sf, settings, text, lint.findings))
-    result.findings.sort(key=Finding.sort_key)
-    return result
+    except RecursionError:
+        return [], [f"{display}: gave up: the code is nested too deeply"], extra_sources
+    except Exception as exc:  # a bug in the engine must not stop the run
+        return [], [f"{display}: internal error ({type(exc).__name__}: {exc})"], extra_sources
+    return lint.findings, lint.errors, extra_sources
+
+
+# -- a run over files -------------------------------------------------------------------------
+
+
+class _File:
+    """One discovered file through the run."""
+
+    __slots__ = (
+        "sf",
+        "settings",
+        "key",
+        "stat",
+        "missing",
+        "error",
+        "chash",
+        "text",
+        "enabled",
+        "rkey",
+        "findings",
+        "errors",
+        "extra_sources",
+        "notebook",
+        "done",
+    )
+
+    def __init__(self, sf: SourceFile) -> None:
+        self.sf = sf
+        self.settings: Settings
+        self.key = os.path.abspath(sf.path)
+        self.stat: Optional[os.stat_result] = None
+        self.missing = False
+        self.error: Optional[str] = None  # cannot be read: TGL002's reason
+        self.chash: Optional[bytes] = None
+        self.text: Optional[str] = None
+        self.enabled: frozenset[str] = frozenset()
+        self.rkey: Optional[str] = None
+        self.findings: list[Finding] = []
+        self.errors: list[str] = []
+        self.extra_sources: dict[str, str] = {}
+        self.notebook = sf.display.endswith(".ipynb")
+        self.done = False
+
+    @property
+    def in_project(self) -> bool:
+        return self.sf.path.suffix in (".py", ".pyi")
+
+
+def _finding_data(f: Finding) -> dict[str, Any]:
+    data = f.to_json()
+    data["subject"] = f.subject
+    return data
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+class _Run:
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+        self.resolver = SettingsResolver(options.overrides, options.config_path)
+        self.result = RunResult(sources=Sources())
+        self.cache: Optional["Cache"] = None
+        self.pool: Optional[_Pool] = None
+        self.jobs = options.jobs if options.jobs else default_jobs()
+        self._settings_by_dir: dict[str, Settings] = {}
+        self._settings_keys: dict[int, tuple[Settings, str]] = {}
+        self._enabled: dict[tuple[int, Optional[str]], frozenset[str]] = {}
+        self._summary_futures: dict[str, Any] = {}
+        self._rules: Optional[dict[str, Any]] = None
+        self._common_keys: dict[tuple, str] = {}
+        self._linted_roots: Optional[list[Path]] = None
+        self._triggers: dict[frozenset[str], tuple[str, ...]] = {}
+        self._abs_roots: dict[Path, tuple[str, ...]] = {}
+        self._built = False  # the project index is built: no more summaries to compute
+        self._early_pool = False
+        self._summary_wanted: list[_File] = []
+        self._batches: list[_Batch] = []
+
+    # -- settings ----------------------------------------------------------------------------
+
+    def settings_for(self, path: Path) -> Settings:
+        """The settings of a folder, or of a file (its folder's): one lookup per folder,
+        shared by discovery and the files."""
+        full = os.path.abspath(path)
+        folder = full if os.path.isdir(full) else os.path.dirname(full)
+        return self.settings_in(folder)
+
+    def settings_in(self, folder: str) -> Settings:
+        s = self._settings_by_dir.get(folder)
+        if s is None:
+            s = self._settings_by_dir[folder] = self.resolver.for_path(Path(folder))
+        return s
+
+    def settings_key(self, s: Settings) -> str:
+        hit = self._settings_keys.get(id(s))
+        if hit is None or hit[0] is not s:
+            hit = self._settings_keys[id(s)] = (s, s.cache_key())
+        return hit[1]
+
+    def enabled_for(self, f: _File) -> frozenset[str]:
+        s = f.settings
+        rel = _relative(f.sf.path, s.root) if s.per_file_ignores else None
+        k = (id(s), rel)
+        codes = self._enabled.get(k)
+        if codes is None:
+            codes = self._enabled[k] = s.rule_codes(rel)
+        return codes
+
+    def triggers_for(self, enabled: frozenset[str]) -> tuple[str, ...]:
+        """The distinct trigger strings of the enabled rules."""
+        found = self._triggers.get(enabled)
+        if found is None:
+            found = self._triggers[enabled] = tuple(
+                sorted({t for r in self.rules_for(enabled) for t in r.triggers})
+            )
+        return found
+
+    def rules_for(self, enabled: frozenset[str]) -> list:
+        if self._rules is None:
+            from tfgradlint.rules import runtime_rules
+
+            self._rules = {r.code: r for r in runtime_rules()}
+        return [self._rules[c] for c in sorted(enabled) if c in self._rules]
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def execute(self) -> RunResult:
+        options = self.options
+        result = self.result
+        files = []
+        for sf in discover(options.paths, self.settings_for, force_exclude=options.force_exclude):
+            f = _File(sf)
+            f.settings = self.settings_in(os.path.dirname(f.key))
+            files.append(f)
+        single = options.single_file
+        if single is None:
+            single = len(files) <= 1 and not any(p.is_dir() for p in options.paths)
+        self.whole_project = not single
+        result.whole_project = self.whole_project
+        if not options.no_cache:
+            self.cache = self._open_cache()
+        try:
+            self._stat_and_check(files)
+            project, project_fp = self._project_phase(files) if self.whole_project else (None, None)
+            result.project = project
+            self._findings_phase(files, project, project_fp)
+        finally:
+            if self.pool is not None:
+                self.pool.close()
+                self.pool = None
+        self._collect(files)
+        if self.cache is not None:
+            self.cache.save()
+        return result
+
+    def _open_cache(self) -> Optional["Cache"]:
+        from tfgradlint.cache import Cache, settings_cache_dir
+
+        folder = self.options.cache_dir
+        if folder is None:
+            first = self.options.paths[0] if self.options.paths else Path(".")
+            folder = settings_cache_dir(self.resolver.for_path(first if first.exists() else Path.cwd()))
+        return Cache.open(Path(folder))
+
+    def _maybe_start_pool(self, work: int) -> bool:
+        if self.pool is None and self.jobs > 1 and work > 1:
+            self.pool = _Pool.start(min(self.jobs, work))
+        return self.pool is not None
+
+    # 2. stat, the cache's cheap check, reading what must be read
+
+    def _stat_and_check(self, files: list[_File]) -> None:
+        unknown = 0
+        for f in files:
+            try:
+                f.stat = os.stat(f.sf.path)
+            except FileNotFoundError:
+                f.missing = True
+                continue
+            except OSError:
+                f.stat = None  # reading will say why
+            if self.cache is not None and f.stat is not None:
+                f.chash = self.cache.trusted_hash(f.key, f.stat)
+                if f.chash is not None:
+                    self.cache.seen(f.key)
+                    continue
+            unknown += 1
+        # A cold run over a big tree: a pool as soon as a few files need a summary (the
+        # workers compute them while this process reads and indexes the rest).
+        self._early_pool = self.whole_project and unknown >= EARLY_POOL_MIN_FILES
+        for f in files:
+            if not f.missing and f.chash is None:
+                self.read(f)
+
+    def read(self, f: _File) -> None:
+        """Read and hash the file (stat taken before the read: see Cache.record)."""
+        if f.text is not None or f.error is not None or f.missing:
+            return
+        read_ns = time.time_ns()
+        try:
+            data = f.sf.path.read_bytes()
+        except FileNotFoundError:
+            f.missing = True
+            return
+        except OSError as exc:
+            f.error = exc.strerror or str(exc)
+            return
+        if self.cache is not None:
+            from tfgradlint.cache import content_hash
+
+            chash = content_hash(data)
+        else:
+            chash = b"-"  # no cache: nothing to compare with
+        try:
+            f.text = decode_source(data).text
+        except UnreadableSource as exc:
+            f.error = str(exc)
+            return
+        f.chash = chash
+        if self.cache is not None:
+            self.cache.record(f.key, f.stat, chash, read_ns)
+        if self.whole_project and f.in_project and not self._built and (self.pool is not None or self._early_pool):
+            self._submit_summary(f)
+
+    # 3. the project index
+
+    def _project_files(self, files: list[_File]) -> list[_File]:
+        return [f for f in files if f.in_project and not f.missing and f.error is None]
+
+    def _roots_of(self, f: _File) -> list[Path]:
+        if self._linted_roots is None:
+            self._linted_roots = [p for p in self.options.paths if p.is_dir()]
+        return [*self._linted_roots, f.settings.root]
+
+    def _summary_key(self, f: _File) -> tuple:
+        root = f.settings.root
+        roots = self._abs_roots.get(root)
+        if roots is None:
+            roots = self._abs_roots[root] = tuple(os.path.abspath(r) for r in self._roots_of(f))
+        return (f.sf.display, roots)
+
+    def _submit_summary(self, f: _File) -> None:
+        from tfgradlint import project as project_mod
+
+        triggers = getattr(project_mod, "SUMMARY_TRIGGERS", None)
+        if not triggers or f.text is None or not any(t in f.text for t in triggers):
+            return
+        if self.cache is not None and f.chash is not None:
+            found, _ = self.cache.summary(f.key, f.chash, self._summary_key(f))
+            if found:
+                return
+        self._summary_wanted.append(f)
+        if self.pool is None:
+            if len(self._summary_wanted) < EARLY_POOL_MIN_SUMMARIES or not self._maybe_start_pool(self.jobs):
+                if len(self._summary_wanted) >= EARLY_POOL_MIN_SUMMARIES:
+                    self._early_pool = False  # no pool to be had: summaries are computed here
+                return
+        if sum(len(g.text or "") for g in self._summary_wanted) >= BATCH_BYTES:
+            self._flush_summaries()
+
+    def _flush_summaries(self) -> None:
+        """Send the summaries asked for so far to the workers, as one task."""
+        if not self._summary_wanted or self.pool is None:
+            return
+        items = [(g.sf.display, str(g.sf.path), g.text, [str(r) for r in self._roots_of(g)]) for g in self._summary_wanted]
+        try:
+            batch = _Batch(self.pool.submit(_worker_summaries, items), items)
+        except Exception:  # the pool broke: these summaries are computed here
+            self._summary_wanted = []
+            return
+        self._batches.append(batch)
+        for g in self._summary_wanted:
+            self._summary_futures[g.sf.display] = batch
+        self._summary_wanted = []
+
+    def _project_key(self, pfiles: list[_File]) -> str:
+        from tfgradlint.cache import digest, tool_fingerprint
+
+        shown = {f.key for f in pfiles}
+        packages: dict[str, bool] = {}
+        for f in pfiles:
+            folder = os.path.dirname(f.key)
+            while folder not in packages:
+                init = os.path.join(folder, "__init__.py")
+                is_package = init in shown or os.path.isfile(init) or os.path.isfile(init + "i")
+                packages[folder] = is_package
+                parent = os.path.dirname(folder)
+                if not is_package or parent == folder:
+                    break
+                folder = parent
+        return digest(
+            "project",
+            KEY_VERSION,
+            tool_fingerprint(),
+            [(f.sf.display, f.key, f.chash, self._summary_key(f)[1]) for f in pfiles],
+            sorted(packages.items()),
+        )
+
+    def _project_phase(self, files: list[_File]) -> tuple["ProjectIndex", str]:
+        pfiles = self._project_files(files)
+        if self.cache is not None and all(f.chash is not None for f in pfiles):
+            memo = self.cache.project(self._project_key(pfiles))
+            if memo is not None:
+                try:
+                    fp = memo["fp"]
+                    summaries = dict(memo["summaries"])
+                    modules = memo["modules"]
+                    if isinstance(fp, str) and isinstance(modules, dict) and all(isinstance(v, dict) for v in summaries.values()):
+                        # built when first used (a warm run with nothing to lint never does)
+                        rebuild = lambda: self._build_project(files)[0]  # noqa: E731
+                        return _LazyProject(summaries, modules, rebuild), fp  # type: ignore[return-value]
+                except Exception:  # a malformed memo: rebuild
+                    pass
+        return self._build_project(files)
+
+    def _build_project(self, files: list[_File]) -> tuple["ProjectIndex", str]:
+        from tfgradlint.engine import call_with_deep_stack
+        from tfgradlint.project import FileSummary, ProjectFile, ProjectIndex
+
+        # Every file's text is needed to decide which files to summarise.
+        for f in self._project_files(files):
+            self.read(f)
+        if self.pool is not None:
+            self._flush_summaries()
+        pfiles = self._project_files(files)
+        by_display = {f.sf.display: f for f in pfiles}
+        computed: dict[str, Any] = {}
+
+        def summarizer(pf: "ProjectFile"):
+            f = by_display.get(pf.display)
+            skey = self._summary_key(f) if f is not None else None
+            if f is not None and self.cache is not None and f.chash is not None:
+                found, data = self.cache.summary(f.key, f.chash, skey)
+                if found:
+                    return FileSummary.from_dict(data) if data is not None else None
+            batch = self._summary_futures.pop(pf.display, None)
+            s = _NOT_DONE
+            if batch is not None:
+                # while the workers work on it, summarise the batches none has started
+                # (from the end of the queue) here
+                while not batch.ready():
+                    victim = next((b for b in reversed(self._batches) if b.pending()), None)
+                    if victim is None:
+                        break
+                    victim.steal()
+                s = batch.get(pf.display)
+            if s is _NOT_DONE:
+                s = _default_summarizer()(pf)
+            if f is not None:
+                computed[pf.display] = (f, skey, s)
+            return s
+
+        project_files = [
+            ProjectFile(f.sf.display, f.sf.path, f.text, roots=self._roots_of(f)) for f in pfiles
+        ]
+        project = call_with_deep_stack(ProjectIndex.build, project_files, summarizer)
+        self._built = True
+        self._summary_futures.clear()
+        fp = project_fingerprint(project) if self.cache is not None else ""
+        if self.cache is not None:
+            for f, skey, s in computed.values():
+                if f.chash is not None:
+                    self.cache.store_summary(f.key, f.chash, skey, s.to_dict() if s is not None else None)
+            if all(f.chash is not None for f in pfiles):
+                pkey = self._project_key(pfiles)
+                self.cache.store_project(
+                    pkey,
+                    {
+                        "summaries": {d: s.to_dict() for d, s in project.summaries.items()},
+                        "modules": {d: (list(m[0]), bool(m[1])) for d, m in project.modules.items()},
+                        "fp": fp,
+                    },
+                )
+        return project, fp
+
+    # 4. findings
+
+    def _result_key(self, f: _File, project_fp: Optional[str]) -> str:
+        """What a file's findings depend on: its content, name and module root, the tool and
+        its rules, the file's effective settings and enabled codes, whole-project or not,
+        and (whole-project runs) everything other files contribute: ``project_fp``."""
+        from tfgradlint.cache import digest, tool_fingerprint
+
+        s = f.settings
+        common_key = (id(s), f.enabled)
+        common = self._common_keys.get(common_key)
+        if common is None:
+            from tfgradlint.rules import rules_signature
+
+            common = digest(
+                "result",
+                KEY_VERSION,
+                tool_fingerprint(),
+                rules_signature(),
+                str(s.root),
+                self.settings_key(s),
+                sorted(f.enabled),
+                self.whole_project,
+                project_fp,
+            )
+            self._common_keys[common_key] = common
+        return digest(common, f.chash, f.sf.display, f.key, f.notebook)
+
+    def _findings_phase(self, files: list[_File], project: Optional["ProjectIndex"], project_fp: Optional[str]) -> None:
+        from tfgradlint.findings import Finding as _Finding
+
+        todo: list[_File] = []
+        for f in files:
+            if f.missing:
+                continue
+            f.enabled = self.enabled_for(f)
+            if self.cache is not None and f.chash is not None and f.error is None:
+                f.rkey = self._result_key(f, project_fp)
+                hit = self.cache.result(f.key, f.chash, f.rkey)
+                if hit is not None:
+                    try:
+                        data, extra = hit
+                        f.findings = [_Finding.from_json(d) for d in data]
+                        f.extra_sources = dict(extra)
+                        f.done = True
+                        continue
+                    except Exception:  # malformed: lint again
+                        f.findings, f.extra_sources = [], {}
+            todo.append(f)
+        for f in todo:
+            self.read(f)
+            if f.missing:
+                continue
+            if f.error is not None:
+                f.done = True
+                if "TGL002" in f.enabled:
+                    f.findings = [meta_finding("TGL002", f"cannot read: {f.error}", f.sf.display)]
+        todo = [f for f in todo if not f.done and not f.missing]
+        self._lint(todo, project)
+        if self.cache is not None:
+            for f in todo:
+                if f.done and not f.errors and f.chash is not None:
+                    if f.rkey is None:
+                        f.rkey = self._result_key(f, project_fp)
+                    self.cache.store_result(
+                        f.key, f.chash, f.rkey, ([_finding_data(x) for x in f.findings], dict(f.extra_sources))
+                    )
+
+    def _lint(self, todo: list[_File], project: Optional["ProjectIndex"]) -> None:
+        from tfgradlint.engine import call_with_deep_stack
+
+        if not todo:
+            return
+        project = _real_project(project)
+        whole = self.whole_project
+        extra: dict[str, list[str]] = {}
+        heavy: list[_File] = []
+        light: list[_File] = []
+        for f in todo:
+            assert f.text is not None
+            if project is not None and not f.notebook:
+                extra[f.sf.display] = project.extra_triggers(f.sf.display, f.text)
+            if _may_parse(f.text, self.triggers_for(f.enabled), f.enabled, extra.get(f.sf.display)):
+                heavy.append(f)
+            else:
+                light.append(f)
+        size = sum(len(f.text or "") for f in heavy)
+        futures: dict[int, tuple[Any, int]] = {}
+        if (
+            len(heavy) >= PARALLEL_MIN_FILES
+            and size >= PARALLEL_MIN_BYTES
+            and self._maybe_start_pool(len(heavy))
+        ):
+            assert self.pool is not None
+            token = self.pool.share_project(project)
+            if token is not None:
+                try:
+                    self._submit_lint(heavy, size, token, extra, futures)
+                except Exception:  # the pool broke (a worker died early): lint here
+                    futures.clear()
+                    self.pool.close()
+                    self.pool = None
+
+        def lint_here(batch: list[_File]) -> None:
+            for f in batch:
+                f.findings, f.errors, f.extra_sources = _lint_one(
+                    f.text or "",
+                    f.sf.display,
+                    self.rules_for(f.enabled),
+                    f.enabled,
+                    _module_name(f.sf.path, f.settings.root),
+                    whole,
+                    project,
+                    extra.get(f.sf.display, ()),
+                    f.notebook,
+                )
+                f.done = True
+
+        here = light if futures else todo
+        if futures:
+            # lint_source returns at once, with nothing, for a module whose text has none
+            # of the enabled rules' trigger strings, no extra trigger and (TGL003) no noqa:
+            # exactly what _may_parse says (tests/test_jobs.py checks it); notebooks still
+            # go through (a broken notebook is TGL002).
+            for f in here:
+                if not f.notebook:
+                    f.findings, f.errors, f.extra_sources, f.done = [], [], {}, True
+            here = [f for f in here if not f.done]
+        if here:
+            call_with_deep_stack(lint_here, here)
+        if futures:
+            crashed: list[_File] = []
+            for f in heavy:
+                future, i = futures[id(f)]
+                try:
+                    f.findings, f.errors, f.extra_sources = future.result()[i]
+                    f.done = True
+                except Exception:
+                    crashed.append(f)
+            if crashed and self.pool is not None:
+                self.pool.close()
+                self.pool = None
+            for f in crashed:
+                # The pool broke (a worker died): each file alone in a fresh process, so
+                # that one file cannot take the others down.
+                f.findings, f.errors, f.extra_sources = _isolated_lint(
+                    f, whole, project, extra.get(f.sf.display, ())
+                )
+                f.done = True
+
+    def _submit_lint(
+        self,
+        heavy: list[_File],
+        size: int,
+        token: str,
+        extra: dict[str, list[str]],
+        futures: dict[int, tuple[Any, int]],
+    ) -> None:
+        """Send the files to the workers: largest first, small files together (fewer,
+        larger tasks)."""
+        assert self.pool is not None
+        for chunk in _chunks(heavy, max(BATCH_BYTES, size // (self.pool.jobs * 8))):
+            future = self.pool.submit(
+                _worker_lint_many,
+                [
+                    (
+                        f.text,
+                        f.sf.display,
+                        tuple(sorted(f.enabled)),
+                        _module_name(f.sf.path, f.settings.root),
+                        self.whole_project,
+                        token,
+                        tuple(extra.get(f.sf.display, ())),
+                        f.notebook,
+                    )
+                    for f in chunk
+                ],
+            )
+            for i, f in enumerate(chunk):
+                futures[id(f)] = (future, i)
+
+    # 5. results in file order
+
+    def _collect(self, files: list[_File]) -> None:
+        result = self.result
+        sources = result.sources
+        for f in files:
+            if f.missing:
+                result.errors.append(f"{f.sf.display}: no such file or directory")
+                continue
+            result.files_checked += 1
+            if f.error is not None:
+                result.outcomes.append(FileOutcome(f.sf, f.settings, None, f.findings))
+                result.findings.extend(f.findings)
+                continue
+            if f.text is None and f.findings:
+                self.read(f)  # code frames, fixes, baselines need the text
+            if f.text is not None:
+                sources[f.sf.display] = f.text
+            elif isinstance(sources, Sources):
+                sources.add_lazy(f.sf.display, f.sf.path)
+            sources.update(f.extra_sources)
+            result.errors.extend(f.errors)
+            result.findings.extend(f.findings)
+            result.outcomes.append(FileOutcome(f.sf, f.settings, f.text, f.findings))
+        result.findings.sort(key=Finding.sort_key)
+
+
+_NOT_DONE = object()
+# Work is sent to workers in tasks of about this many bytes of source (largest files alone).
+BATCH_BYTES = 48 * 1024
+
+
+class _Batch:
+    """Summaries sent to a worker in one task; computed here instead when no worker has
+    started it (``steal``)."""
+
+    def __init__(self, future: Any, items: list[tuple[str, str, str, list[str]]]) -> None:
+        self.future = future
+        self.items = items
+        self.results: Optional[dict[str, Any]] = None
+
+    def ready(self) -> bool:
+        return self.results is not None or self.future.done()
+
+    def pending(self) -> bool:
+        return self.results is None and not self.future.running() and not self.future.done()
+
+    def steal(self) -> None:
+        if self.future.cancel():
+            from tfgradlint.project import ProjectFile
+
+            summarize = _default_summarizer()
+            self.results = {
+                d: summarize(ProjectFile(d, Path(p), t, roots=[Path(r) for r in roots])) for d, p, t, roots in self.items
+            }
+
+    def get(self, display: str) -> Any:
+        if self.results is None:
+            try:
+                self.results = dict(zip((it[0] for it in self.items), self.future.result()))
+            except Exception:  # cancelled elsewhere, or a worker died: computed by the caller
+                self.results = {}
+        return self.results.get(display, _NOT_DONE)
+
+
+def _chunks(files: list, target: int) -> list[list]:
+    """Files by decreasing size, grouped into chunks of about ``target`` bytes."""
+    out: list[list] = []
+    current: list = []
+    size = 0
+    for f in sorted(files, key=lambda f: -len(f.text or "")):
+        n = len(f.text or "")
+        if current and size + n > target:
+            out.append(current)
+            current, size = [], 0
+        current.append(f)
+        size += n
+    if current:
+        out.append(current)
+    return out
+
+
+class _LazyProject:
+    """The project index of a cached run, built on first use from the cached summaries.
+
+    It stands for a ``ProjectIndex`` (attribute access is forwarded): a warm run with
+    nothing to lint does not import tfgradlint/project.py at all."""
+
+    def __init__(self, summaries: dict[str, Any], modules: dict[str, Any], rebuild: Callable[[], Any]) -> None:
+        self._data: Optional[tuple[dict, dict]] = (summaries, modules)
+        self._rebuild: Optional[Callable[[], Any]] = rebuild
+        self._index: Optional["ProjectIndex"] = None
+
+    def materialize(self) -> "ProjectIndex":
+        if self._index is None:
+            from tfgradlint.project import FileSummary, ProjectIndex
+
+            assert self._data is not None and self._rebuild is not None
+            summaries, modules = self._data
+            try:
+                self._index = ProjectIndex(
+                    {d: FileSummary.from_dict(s) for d, s in summaries.items()},
+                    {d: (list(m[0]), bool(m[1])) for d, m in modules.items()},
+                )
+            except Exception:  # a malformed cache entry: index the files again
+                self._index = self._rebuild()
+            self._data = self._rebuild = None
+        return self._index
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_data", "_index", "_rebuild"):
+            raise AttributeError(name)
+        return getattr(self.materialize(), name)
+
+    def __reduce__(self):  # pickled (workers) as the real index
+        return (_identity, (self.materialize(),))
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+def _real_project(project: Any) -> Optional["ProjectIndex"]:
+    return project.materialize() if isinstance(project, _LazyProject) else project
+
+
+def _default_summarizer() -> Callable:
+    """The summarizer ProjectIndex.build uses by default (the same function everywhere)."""
+    from tfgradlint import project as project_mod
+
+    fn = getattr(project_mod, "_summarize_file", None)
+    if fn is None:  # pragma: no cover - depends on project.py's internals
+
+        def fn(pf):
+            return project_mod.summarize(pf.text or "", pf.display)
+
+    return fn
+
+
+def project_fingerprint(project: "ProjectIndex") -> str:
+    """What every file's findings may depend on from other files: the merged summaries and
+    module names, canonically serialised (equal indexes, equal fingerprints)."""
+    import json
+
+    from tfgradlint.cache import digest
+
+    def default(o: Any) -> Any:
+        if isinstance(o, (set, frozenset)):
+            return sorted(o, key=repr)
+        if hasattr(o, "to_dict"):
+            return o.to_dict()
+        return repr(o)
+
+    data = {
+        "summaries": {d: s.to_dict() for d, s in project.summaries.items()},
+        "modules": {d: [list(m[0]), bool(m[1])] for d, m in project.modules.items()},
+    }
+    return digest("project-fp", json.dumps(data, sort_keys=True, default=default))
+
+
+def _may_parse(text: str, triggers: tuple[str, ...], enabled: frozenset[str], extra: Optional[list[str]]) -> bool:
+    """Whether lint_source may get past its prefilter (scheduling only: the engine decides)."""
+    if extra:
+        return True
+    if "TGL003" in enabled and "noqa" in text:
+        return True
+    return any(t in text for t in triggers)
+
+
+# -- worker processes -------------------------------------------------------------------------
+
+
+class _Pool:
+    """A process pool (fork where it is safe, else spawn), created at most once per run."""
+
+    def __init__(self, executor: Any, jobs: int) -> None:
+        self.executor = executor
+        self.jobs = jobs
+        self._project_file: Optional[str] = None
+        self._shared: dict[int, Optional[str]] = {}
+
+    @classmethod
+    def start(cls, jobs: int) -> Optional["_Pool"]:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        methods = mp.get_all_start_methods()
+        if sys.platform.startswith("linux") and "fork" in methods:
+            # fork only from a process with no other thread (a forked lock could be held)
+            if threading.active_count() != 1:
+                return None
+            ctx = mp.get_context("fork")
+        else:
+            ctx = mp.get_context("spawn")
+        try:
+            # Each worker imports LibCST and the rules first (the rules are LazyRules until
+            # then), while this process reads. With fork, every worker starts in this
+            # submit, before the executor's own thread.
+            executor = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_warm_up)
+            executor.submit(int, 0)
+        except Exception:
+            return None
+        return cls(executor, jobs)
+
+    def submit(self, fn: Callable, *args: Any) -> Any:
+        return self.executor.submit(fn, *args)
+
+    def share_project(self, project: Optional["ProjectIndex"]) -> Optional[str]:
+        """A token the workers load the project index from ("" for none; None: cannot)."""
+        if project is None:
+            return ""
+        if id(project) in self._shared:
+            return self._shared[id(project)]
+        import pickle
+        import tempfile
+
+        token: Optional[str]
+        try:
+            blob = pickle.dumps(project, protocol=pickle.HIGHEST_PROTOCOL)
+            fd, token = tempfile.mkstemp(prefix="tfgradlint-project-", suffix=".pickle")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(blob)
+            self._project_file = token
+        except Exception:
+            token = None
+        self._shared[id(project)] = token
+        return token
+
+    def close(self) -> None:
+        try:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+        finally:
+            if self._project_file is not None:
+                try:
+                    os.remove(self._project_file)
+                except OSError:
+                    pass
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_rules(codes: tuple[str, ...]) -> list:
+    rules = _WORKER.get("rules")
+    if rules is None:
+        from tfgradlint.rules import runtime_rules
+
+        rules = _WORKER["rules"] = {r.code: r for r in runtime_rules()}
+    return [rules[c] for c in codes if c in rules]
+
+
+# Linted once by each worker as it starts, so that the modules a lint imports on first use
+# are imported (and compiled, where no bytecode is cached) before the real work arrives.
+_WARM_UP_SOURCE = """\
+import tensorflow as tf
+
+
+@tf.custom_gradient
+def f(x, y):
+    def grad(dy):
+        return dy
+    return x * y, grad
+
+
+def g(w, v):
+    with tf.GradientTape() as tape:
+        z = f(x=w, y=w)
+    v.assign(f(w, w))
+    return tape.gradient(z, w)
+
+
+@tf.RegisterGradient("WarmUp")
+def _warm_up(op, grad):
+    return grad
+
+
+h = tf.recompute_grad(g)
+with tf.compat.v1.get_default_graph().gradient_override_map({"Round": "WarmUp"}):
+    pass
+"""
+
+
+def _worker_warm_up() -> None:
+    """The pool's initializer: import LibCST and the rules, lint a small text."""
+    try:
+        from tfgradlint.engine import call_with_deep_stack
+
+        rules = _worker_rules(())
+        rules = list(_WORKER["rules"].values())
+        codes = frozenset(r.code for r in rules)
+        call_with_deep_stack(_lint_one, _WARM_UP_SOURCE, "warm_up.py", rules, codes, None, False, None, (), False)
+    except Exception:  # pragma: no cover - only an optimisation
+        pass
+
+
+def _worker_project(token: str) -> Optional["ProjectIndex"]:
+    if not token:
+        return None
+    if _WORKER.get("project_token") != token:
+        import pickle
+
+        with open(token, "rb") as fh:
+            _WORKER["project"] = pickle.load(fh)
+        _WORKER["project_token"] = token
+    return _WORKER["project"]
+
+
+def _worker_lint(task: tuple) -> tuple[list[Finding], list[str], dict[str, str]]:
+    from tfgradlint.engine import call_with_deep_stack
+
+    text, display, codes, module_name, whole, token, extra, notebook = task
+    try:
+        project = _worker_project(token)
+        rules = _worker_rules(codes)
+    except Exception as exc:
+        return [], [f"{display}: internal error in a worker ({type(exc).__name__}: {exc})"], {}
+    return call_with_deep_stack(
+        _lint_one, text, display, rules, frozenset(codes), module_name, whole, project, extra, notebook
+    )
+
+
+def _worker_summaries(items: list[tuple[str, str, str, list[str]]]) -> list:
+    from tfgradlint.engine import call_with_deep_stack
+    from tfgradlint.project import ProjectFile
+
+    summarize = _default_summarizer()
+
+    def many() -> list:
+        return [summarize(ProjectFile(d, Path(p), t, roots=[Path(r) for r in roots])) for d, p, t, roots in items]
+
+    return call_with_deep_stack(many)
+
+
+def _worker_lint_many(tasks: list[tuple]) -> list:
+    return [_worker_lint(task) for task in tasks]
+
+
+def _isolated_lint(f: _File, whole: bool, project: Optional["ProjectIndex"], extra) -> tuple:
+    """Lint one file in a fresh single-worker process; a crash is an internal error."""
+    pool = _Pool.start(1)
+    task_error = f"{f.sf.display}: internal error: the worker process linting this file died"
+    if pool is None:
+        return [], [task_error], {}
+    try:
+        token = pool.share_project(project)
+        if token is None:
+            return [], [task_error], {}
+        future = pool.submit(
+            _worker_lint,
+            (
+                f.text,
+                f.sf.display,
+                tuple(sorted(f.enabled)),
+                _module_name(f.sf.path, f.settings.root),
+                whole,
+                token,
+                tuple(extra),
+                f.notebook,
+            ),
+        )
+        try:
+            return future.result()
+        except Exception:
+            return [], [task_error], {}
+    finally:
+        pool.close()
