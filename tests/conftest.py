@@ -39,3 +39,28 @@ def run_cli():
         )
 
     return _run
+
+
+def run_paths(*paths, jobs=1, no_cache=True, cache_dir=None, **overrides):
+    """runner.run over ``paths`` in this process (cache and jobs as given)."""
+    from pathlib import Path
+
+    from tfgradlint.config import Overrides
+    from tfgradlint.runner import RunOptions, run
+
+    return run(
+        RunOptions(
+            paths=[Path(p) for p in paths],
+            jobs=jobs,
+            no_cache=no_cache,
+            cache_dir=cache_dir,
+            overrides=Overrides(**overrides),
+        )
+    )
+
+
+def findings_data(result):
+    """Everything about a run's findings (fixes and subject included), for equality checks."""
+    from tfgradlint.runner import _finding_data
+
+    return [_finding_data(f) for f in result.findings]

@@ -15,9 +15,8 @@ import pytest
 
 from tfgradlint import cache as cache_mod
 from tfgradlint.cache import Cache, tool_fingerprint
-from tfgradlint.config import Overrides
 from tfgradlint.findings import Finding, Position
-from tfgradlint.runner import RunOptions, run
+from conftest import findings_data, run_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -27,25 +26,12 @@ CLEAN = "import tensorflow as tf\n\n\ndef f(x):\n    return x * 2\n"
 
 
 def _run(*paths, cache_dir=None, no_cache=False, jobs=1, **overrides):
-    return run(
-        RunOptions(
-            paths=[Path(p) for p in paths],
-            cache_dir=cache_dir,
-            no_cache=no_cache,
-            jobs=jobs,
-            overrides=Overrides(**overrides),
-        )
-    )
+    return run_paths(*paths, cache_dir=cache_dir, no_cache=no_cache, jobs=jobs, **overrides)
 
 
 def _data(result):
     """Everything about the findings (fixes and subject included) and the errors."""
-    out = []
-    for f in result.findings:
-        d = f.to_json()
-        d["subject"] = f.subject
-        out.append(d)
-    return out, list(result.errors), result.files_checked
+    return findings_data(result), list(result.errors), result.files_checked
 
 
 def _pairs(result):
@@ -364,6 +350,7 @@ def test_fix_from_a_warm_cache(tmp_path):
     out_a = fix_run(warm, write=True)
     out_b = fix_run(_run(b, no_cache=True), write=True)
     assert not out_a.errors and out_a.fixed
+    assert not out_b.errors and out_b.fixed
     assert a.read_text() == b.read_text() != src.read_text()
     # the fixed file is linted again on the next run
     assert _data(_run(a, cache_dir=cache))[0] == [

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 import tfgradlint.runner as runner
-from tfgradlint.config import Overrides
 from tfgradlint.rules import Rule
-from tfgradlint.runner import RunOptions, run
+from conftest import findings_data, run_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -23,24 +22,12 @@ PARENT = os.getpid()
 
 
 def _run(*paths, jobs=1, no_cache=True, cache_dir=None, **overrides):
-    return run(
-        RunOptions(
-            paths=[Path(p) for p in paths],
-            jobs=jobs,
-            no_cache=no_cache,
-            cache_dir=cache_dir,
-            overrides=Overrides(**overrides),
-        )
-    )
+    return run_paths(*paths, jobs=jobs, no_cache=no_cache, cache_dir=cache_dir, **overrides)
 
 
 def _data(result):
-    out = []
-    for f in result.findings:
-        d = f.to_json()
-        d["subject"] = f.subject
-        out.append(d)
-    return out, list(result.errors), result.files_checked, [o.source_file.display for o in result.outcomes]
+    return (findings_data(result), list(result.errors), result.files_checked,
+            [o.source_file.display for o in result.outcomes])
 
 
 @pytest.fixture
