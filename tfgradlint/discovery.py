@@ -147,7 +147,7 @@ def discover(
                 continue
             if real not in seen:
                 seen.add(real)
-                yield SourceFile(given, _display(given))
+                yield SourceFile(given, display_name(given))
             continue
         for found, real, display in _walk(given, settings_for, excluded, suffixes):
             if real not in seen:
@@ -158,7 +158,7 @@ def discover(
 def _walk(root: Path, settings_for, excluded, suffixes) -> Iterator[tuple[Path, str, str]]:
     """(path, real path, display name) of the source files under ``root``, folders in name
     order, depth first."""
-    root_display = _display(root)
+    root_display = display_name(root)
     stack = [(root, os.path.realpath(root), _folder_display(root, root_display))]
     while stack:
         directory, real_dir, shown = stack.pop()
@@ -189,7 +189,7 @@ def _folder_display(path: Path, display: Optional[str]) -> Optional[str]:
     """The display prefix of a folder's files: its path relative to the current folder, or
     None when it lies outside (then files show their path as found)."""
     if display is None:
-        display = _display(path)
+        display = display_name(path)
     rel = display
     return None if rel.startswith("..") or os.path.isabs(rel) else rel
 
@@ -198,7 +198,8 @@ def _join(prefix: str, name: str) -> str:
     return name if prefix == "." else prefix + os.sep + name
 
 
-def _display(path: Path) -> str:
+def display_name(path: Path) -> str:
+    """How a path is shown in reports: relative to the current folder when below it."""
     try:
         rel = os.path.relpath(path)
     except ValueError:

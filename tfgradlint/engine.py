@@ -211,16 +211,7 @@ def lint_source(
         elif not slicer.reviewed(active):
             plan = None  # a rule whose needs slicing does not know: the whole file
         else:
-            try:
-                plan = slicer.plan(
-                    text,
-                    {t for r in active for t in r.triggers},
-                    extra,
-                    tape_rules=any(r.code.startswith("TGL3") for r in active),
-                    cg_method_rule=any(r.code == "TGL116" for r in active),
-                )
-            except (Exception, RecursionError):  # never worse than the whole file
-                plan = None
+            plan = _slice_plan(text, active, extra)
         if plan is not None:
             if plan.empty:
                 result.parsed = True
@@ -302,17 +293,24 @@ def needs_libcst(
 
     if not slicer.reviewed(active):
         return True
+    plan = _slice_plan(text, active, extra)
+    return plan is None or not plan.empty
+
+
+def _slice_plan(text: str, active, extra):
+    """Which statements of ``text`` the ``active`` rules need; None means the whole file."""
+    from tfgradlint import slicing as slicer
+
     try:
-        plan = slicer.plan(
+        return slicer.plan(
             text,
             {t for r in active for t in r.triggers},
             extra,
             tape_rules=any(r.code.startswith("TGL3") for r in active),
             cg_method_rule=any(r.code == "TGL116" for r in active),
         )
-    except (Exception, RecursionError):
-        return True
-    return plan is None or not plan.empty
+    except (Exception, RecursionError):  # never worse than the whole file
+        return None
 
 
 @contextlib.contextmanager

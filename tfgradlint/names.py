@@ -7,6 +7,9 @@ The index resolves ``tf.compat.v1.custom_gradient``, ``tensorflow.python.ops.cus
 
 from __future__ import annotations
 
+import ast
+from typing import Optional
+
 # tf.custom_gradient and the APIs with its contract (keras.ops on the TensorFlow backend).
 CUSTOM_GRADIENT = frozenset({"tensorflow.custom_gradient", "keras.ops.custom_gradient"})
 RECOMPUTE_GRAD = frozenset({"tensorflow.recompute_grad"})
@@ -98,3 +101,15 @@ def is_tensorflow(qualified: str | None) -> bool:
     return bool(qualified) and (
         qualified == "tensorflow" or qualified.startswith("tensorflow.")
     )
+
+
+def ast_dotted(expr: ast.AST) -> Optional[str]:
+    """``a.b.c`` for a stdlib-ast Name/Attribute chain, else None."""
+    parts: list[str] = []
+    while isinstance(expr, ast.Attribute):
+        parts.append(expr.attr)
+        expr = expr.value
+    if isinstance(expr, ast.Name):
+        parts.append(expr.id)
+        return ".".join(reversed(parts))
+    return None

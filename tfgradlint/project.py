@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence
 
 from tfgradlint import names
+from tfgradlint.names import ast_dotted
 
 if TYPE_CHECKING:  # pragma: no cover
     import libcst as cst
@@ -137,17 +138,6 @@ class FileSummary:
     def exported_names(self) -> Iterable[str]:
         yield from self.cg
         yield from self.recompute
-
-
-def _dotted(expr: ast.expr) -> Optional[str]:
-    parts: list[str] = []
-    while isinstance(expr, ast.Attribute):
-        parts.append(expr.attr)
-        expr = expr.value
-    if isinstance(expr, ast.Name):
-        parts.append(expr.id)
-        return ".".join(reversed(parts))
-    return None
 
 
 def _raw_from(node: ast.ImportFrom, name: str) -> str:
@@ -280,7 +270,7 @@ class _Summariser:
         return self._qualified(expr, imports, 0)
 
     def _qualified(self, expr: ast.expr, imports: Sequence[dict[str, str]], depth: int) -> Optional[str]:
-        dotted = _dotted(expr)
+        dotted = ast_dotted(expr)
         if dotted is None or depth > 5:
             return None
         head, _, rest = dotted.partition(".")
@@ -342,7 +332,7 @@ class _Summariser:
                 # __all__.extend(...) / __all__ += ... make it unknown
                 if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
                     func = stmt.value.func
-                    if isinstance(func, ast.Attribute) and _dotted(func.value) == "__all__":
+                    if isinstance(func, ast.Attribute) and ast_dotted(func.value) == "__all__":
                         s.all_dynamic = True
             if s.all_dynamic:
                 s.all = None

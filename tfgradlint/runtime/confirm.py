@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+from tfgradlint.discovery import display_name
 from tfgradlint.findings import Confirmation, Finding
 from tfgradlint.names import WEIGHT_ATTRS
 from tfgradlint.runtime.harness import FunctionLoc, HarnessError, ModuleSource, TopLevel, dotted
@@ -148,7 +149,7 @@ def _module_file(importer: str, module: str, level: int) -> Optional[Path]:
 
 def _load(path: Path) -> Optional[ModuleSource]:
     try:
-        return ModuleSource(Path(path).read_text(encoding="utf-8"), _display(path))
+        return ModuleSource(Path(path).read_text(encoding="utf-8"), display_name(path))
     except (OSError, UnicodeDecodeError, HarnessError):
         return None
 
@@ -210,15 +211,6 @@ def _imported_cg(mod: ModuleSource, subject: str) -> Optional[CgRef]:
                         return CgRef(found[0], found[1], {f"{local}.{subject}"})  # type: ignore[index]
     return None
 
-
-def _display(path: Path) -> str:
-    import os
-
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        return str(path)
-    return str(path) if rel.startswith("..") else rel
 
 
 def _locate_cg(mod: ModuleSource, finding: Finding) -> CgRef:

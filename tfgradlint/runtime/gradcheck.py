@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
+from tfgradlint.discovery import display_name
+
 from tfgradlint.runtime.harness import FunctionLoc, HarnessError, ModuleSource
 from tfgradlint.runtime.inputs import input_plan
 from tfgradlint.runtime.numeric import TOLERANCES
@@ -92,15 +94,6 @@ def _files(path: Path) -> list[Path]:
     return [sf.path for sf in discover([path], resolver.for_path) if sf.path.suffix == ".py"]
 
 
-def _display(path: Path) -> str:
-    import os
-
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        return str(path)
-    return str(path) if rel.startswith("..") else rel
-
 
 def collect(targets: list[str]) -> list[Entry]:
     """The functions to check, with a job for each runnable one (no TensorFlow here)."""
@@ -113,7 +106,7 @@ def collect(targets: list[str]) -> list[Entry]:
         if sep and not path.is_file():
             raise UsageError(f"{target}: PATH::FUNCTION needs a file, not a folder")
         for file in _files(path):
-            display = _display(file)
+            display = display_name(file)
             try:
                 text = file.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
+from tfgradlint.names import ast_dotted as dotted  # re-exported for confirm.py and inputs.py
+
 _BUILTINS = frozenset(dir(builtins)) | {"__file__", "__name__", "__doc__", "__builtins__", "__spec__", "__package__"}
 
 # Statements allowed inside a top-level ``if``/``try`` that a harness may include.
@@ -125,17 +127,6 @@ def _only_name_targets(target: ast.AST) -> bool:
     if isinstance(target, ast.Starred):
         return _only_name_targets(target.value)
     return False
-
-
-def dotted(expr: ast.AST) -> Optional[str]:
-    parts: list[str] = []
-    while isinstance(expr, ast.Attribute):
-        parts.append(expr.attr)
-        expr = expr.value
-    if isinstance(expr, ast.Name):
-        parts.append(expr.id)
-        return ".".join(reversed(parts))
-    return None
 
 
 def _is_main_guard(test: ast.AST) -> bool:
