@@ -114,11 +114,17 @@ def test_broken_file_next_to_good_ones(run_cli, tmp_path):
     write(tmp_path, "b_buggy.py", BUGGY)
     (tmp_path / "c_undecodable.py").write_bytes(b"# coding: utf-8\nx = '\xff'\n")
     (tmp_path / "d_nul.py").write_bytes(b"x = 1\x00\n")
+    # LibCST's grammar accepts str + bytes concatenation; its node checks and CPython do not
+    write(tmp_path, "e_str_bytes.py", "import tensorflow as tf\nx = 'a' b'b'\ntape = tf.GradientTape()\n")
     proc = run_cli("check", tmp_path, "--output-format", "json")
     assert proc.returncode == 1, proc.stderr
-    got = sorted((os.path.basename(f["filename"]), f["code"]) for f in json.loads(proc.stdout))
+    data = json.loads(proc.stdout)
+    got = sorted((os.path.basename(f["filename"]), f["code"]) for f in data)
     assert got == [("a_bad_syntax.py", "TGL001"), ("b_buggy.py", "TGL202"),
-                   ("c_undecodable.py", "TGL002"), ("d_nul.py", "TGL002")]
+                   ("c_undecodable.py", "TGL002"), ("d_nul.py", "TGL002"), ("e_str_bytes.py", "TGL001")]
+    mixed = next(f for f in data if f["filename"].endswith("e_str_bytes.py"))
+    assert "bytes" in mixed["message"] and mixed["location"]["row"] == 2
+    assert "internal error" not in proc.stderr
 
 
 def test_missing_path_is_an_error_not_a_crash(run_cli, tmp_path):

@@ -117,6 +117,20 @@ def _too_deep_for_python(text: str) -> Optional[tuple[str, int]]:
     return None
 
 
+def _python_syntax_error(text: str) -> Optional[tuple[str, int, int]]:
+    """CPython's syntax error for ``text`` as (message with line and column, row, column)."""
+    import ast
+
+    try:
+        ast.parse(text)
+    except SyntaxError as exc:
+        row, column = exc.lineno or 1, exc.offset or 1
+        return (f"{exc.msg} (line {row}, column {column})", row, column)
+    except (ValueError, RecursionError, MemoryError):
+        return None
+    return None
+
+
 def call_with_deep_stack(fn, *args, **kwargs):
     """Run ``fn`` in a thread with a large stack and recursion limit.
 
@@ -235,7 +249,7 @@ def lint_source(
 
     try:
         with _no_gc():
-            module = cst.parse_module(text)
+            module = cst.parse_module(text)  # validated: this text may not compile
     except cst.ParserSyntaxError as exc:
         if "TGL001" in enabled:
             reason = str(exc.message).splitlines()[0] if exc.message else "invalid syntax"
@@ -248,6 +262,12 @@ def lint_source(
                     exc.raw_column + 1,
                 )
             )
+        return result
+    except cst.CSTValidationError as exc:
+        # LibCST's grammar accepts it, its node checks do not ('a' b'b'): CPython says why
+        if "TGL001" in enabled:
+            reason, row, column = _python_syntax_error(text) or (str(exc), 1, 1)
+            result.findings.append(meta_finding("TGL001", f"cannot parse: {reason}", filename, row, column))
         return result
     except RecursionError:
         if "TGL001" in enabled:
@@ -362,8 +382,10 @@ def _lint_plan(env: _Env, plan, active: Sequence["Rule"], result: LintResult) ->
     (LibCST rejects the slice, or a fix's edit reaches into a statement left out)."""
     import libcst as cst
 
+    from tfgradlint.parsing import parse_module
+
     try:
-        module = cst.parse_module(plan.text)
+        module = parse_module(plan.text)  # the module compiles (slicing.compiles)
     except (cst.ParserSyntaxError, RecursionError):
         return None
     if len(module.body) != len(plan.statements):
