@@ -34,7 +34,7 @@ def _data(result):
 def pools(monkeypatch):
     """Parallel even for small runs; records the pools started."""
     started: list[int] = []
-    real = runner._Pool.start
+    real = runner.WorkerPool.start
 
     def start(jobs):
         pool = real(jobs)
@@ -42,18 +42,17 @@ def pools(monkeypatch):
             started.append(jobs)
         return pool
 
-    monkeypatch.setattr(runner._Pool, "start", staticmethod(start))
+    monkeypatch.setattr(runner.WorkerPool, "start", staticmethod(start))
     monkeypatch.setattr(runner, "PARALLEL_MIN_FILES", 1)
     monkeypatch.setattr(runner, "PARALLEL_MIN_BYTES", 0)
     return started
 
 
 @pytest.mark.parametrize("folder", ["", "project", "rules", "notebooks"])
-@pytest.mark.parametrize("early", [False, True])
-def test_same_findings_with_any_jobs(pools, monkeypatch, folder, early):
-    if early:  # the pool also computes the project summaries
-        monkeypatch.setattr(runner, "EARLY_POOL_MIN_FILES", 1)
-        monkeypatch.setattr(runner, "EARLY_POOL_MIN_SUMMARIES", 1)
+@pytest.mark.parametrize("batch", [1, 48 * 1024])
+def test_same_findings_with_any_jobs(pools, monkeypatch, folder, batch):
+    # workers prepare (summaries, layouts) and lint the files; one file per task, or many
+    monkeypatch.setattr(runner, "BATCH_BYTES", batch)
     target = FIXTURES / folder if folder else FIXTURES
     serial = _data(_run(target, jobs=1))
     assert serial[0]
@@ -93,7 +92,7 @@ def test_small_runs_stay_serial(monkeypatch):
     def no_pool(jobs):  # pragma: no cover - must not be called
         raise AssertionError("a pool was started for a small run")
 
-    monkeypatch.setattr(runner._Pool, "start", staticmethod(no_pool))
+    monkeypatch.setattr(runner.WorkerPool, "start", staticmethod(no_pool))
     result = _run(FIXTURES / "seed", jobs=2)
     assert result.findings
 
@@ -224,18 +223,45 @@ def test_prefilter_matches_the_engine(extra_codes):
     assert skipped > 50
 
 
-def _dying_summaries(items):  # replaces runner._worker_summaries in the workers
+def _dying_prepare(items):  # replaces runner._worker_prepare in the workers
     if os.getpid() != PARENT:
         os._exit(3)
     raise AssertionError("not in a worker")
 
 
 def test_pool_broken_while_indexing_falls_back(pools, monkeypatch):
-    """A worker dies during the summary phase: the summaries and the linting are done here."""
-    monkeypatch.setattr(runner, "EARLY_POOL_MIN_FILES", 1)
-    monkeypatch.setattr(runner, "EARLY_POOL_MIN_SUMMARIES", 1)
+    """Every worker dies preparing files: the summaries and the linting are done here."""
     monkeypatch.setattr(runner, "BATCH_BYTES", 1)
     serial = _data(_run(FIXTURES / "project", jobs=1))
-    monkeypatch.setattr(runner, "_worker_summaries", _dying_summaries)
+    monkeypatch.setattr(runner, "_worker_prepare", _dying_prepare)
     assert _data(_run(FIXTURES / "project", jobs=2)) == serial
     assert pools
+
+
+def _prepare_then_die_once(items):  # the first worker to prepare dies; the others work
+    import fcntl
+
+    marker = os.environ["TGL_TEST_DIE_MARKER"]
+    fd = os.open(marker, os.O_CREAT | os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    first = os.path.getsize(marker) == 0
+    if first:
+        os.write(fd, b"died")
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+    if first:
+        os._exit(3)
+    return _REAL_PREPARE(items)
+
+
+_REAL_PREPARE = runner._worker_prepare
+
+
+def test_one_worker_dying_leaves_the_others_working(pools, monkeypatch, tmp_path):
+    """One of three workers dies on its first task: its files go elsewhere, same results."""
+    monkeypatch.setattr(runner, "BATCH_BYTES", 1)
+    serial = _data(_run(FIXTURES, jobs=1))
+    monkeypatch.setenv("TGL_TEST_DIE_MARKER", str(tmp_path / "died"))
+    monkeypatch.setattr(runner, "_worker_prepare", _prepare_then_die_once)
+    assert _data(_run(FIXTURES, jobs=3)) == serial
+    assert (tmp_path / "died").read_bytes() == b"died"

@@ -737,6 +737,8 @@ class ProjectFile:
     path: Path
     text: Optional[str]
     roots: Sequence[Path] = ()
+    # whether the text has a SUMMARY_TRIGGERS word, when the caller has searched it already
+    summary_candidate: Optional[bool] = None
 
 
 # -- the index ---------------------------------------------------------------------------------
@@ -815,7 +817,10 @@ class ProjectIndex:
             modules[f.display] = (module_candidates(f.path, f.roots, packages), f.path.stem == "__init__")
             if f.text is None or f.path.suffix not in (".py", ".pyi"):
                 continue
-            if any(t in f.text for t in SUMMARY_TRIGGERS):
+            candidate = f.summary_candidate
+            if candidate is None:
+                candidate = any(t in f.text for t in SUMMARY_TRIGGERS)
+            if candidate:
                 s = summarizer(f)
                 if s is not None:
                     summaries[f.display] = s

@@ -14,21 +14,26 @@ The steps of a run over files (DESIGN.md "The pipeline"):
    every file is read and the summaries come from the cache, from worker processes, or are
    computed here;
 4. each file's findings: from the cache when its key matches (content, settings, tool,
-   project fingerprint...), else linted: files that may need parsing go to a process pool
-   (``--jobs``, largest first), the others are done here (the prefilter answers at once);
+   project fingerprint...), else linted: files that may need parsing go to worker
+   processes (``--jobs``, largest first), the others are done here (the prefilter answers
+   at once);
 5. the results in file order (output is deterministic whatever ``--jobs`` is), the cache
    saved atomically.
 
 LibCST and the rule modules are imported only where a file passes the prefilter (the rules
 are ``tfgradlint.rules.LazyRule``s until then), so a warm run, or a run over files without
 trigger strings, never imports them; TensorFlow is never imported.
+
+In parallel (tfgradlint/workers.py), each file that may need analysis is *prepared* by one
+worker while this process is still reading (its project summary, and its statement layout,
+which slicing.analysed keeps), and later linted by the same worker, which then has nothing
+to redo; a worker with nothing left of its own takes the smallest files of another.
+Each file's text is searched once for every word any step looks for (``_File.words``).
 """
 
 from __future__ import annotations
 
 import os
-import sys
-import threading
 import time
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
@@ -39,20 +44,16 @@ from tfgradlint.config import Overrides, Settings, SettingsResolver
 from tfgradlint.discovery import SourceFile, discover
 from tfgradlint.engine import UnreadableSource, decode_source, lint_source, meta_finding
 from tfgradlint.findings import Finding
+from tfgradlint.workers import WorkerDied, WorkerPool
 
 if TYPE_CHECKING:  # pragma: no cover
     from tfgradlint.cache import Cache
     from tfgradlint.project import ProjectIndex
 
-# Parallel linting: only when at least this much work may need parsing (a process pool's
-# start-up, and LibCST's import in each worker, cost about 0.2 s).
+# Worker processes only when at least this much work may need analysis (forking is cheap,
+# but each worker imports LibCST: about 0.1 s).
 PARALLEL_MIN_FILES = 4
 PARALLEL_MIN_BYTES = 96 * 1024
-# Start the pool while reading (so that workers compute the project summaries) when this
-# many files have no usable cache entry (a cold run over a big tree), as soon as
-# EARLY_POOL_MIN_SUMMARIES files need a summary.
-EARLY_POOL_MIN_FILES = 200
-EARLY_POOL_MIN_SUMMARIES = 4
 # Bump when what a cached result depends on changes shape.
 KEY_VERSION = 1
 
@@ -293,6 +294,7 @@ class _File:
         "extra_sources",
         "notebook",
         "done",
+        "words",
     )
 
     def __init__(self, sf: SourceFile) -> None:
@@ -311,6 +313,8 @@ class _File:
         self.extra_sources: dict[str, str] = {}
         self.notebook = sf.display.endswith(".ipynb")
         self.done = False
+        # which of the run's searched words (triggers, summary triggers, "noqa") the text has
+        self.words: frozenset[str] = frozenset()
 
     @property
     def in_project(self) -> bool:
@@ -336,21 +340,25 @@ class _Run:
         self.resolver = SettingsResolver(options.overrides, options.config_path)
         self.result = RunResult(sources=Sources())
         self.cache: Optional["Cache"] = None
-        self.pool: Optional[_Pool] = None
+        self.pool: Optional[WorkerPool] = None
         self.jobs = options.jobs if options.jobs else default_jobs()
         self._settings_by_dir: dict[str, Settings] = {}
         self._settings_keys: dict[int, tuple[Settings, str]] = {}
         self._enabled: dict[tuple[int, Optional[str]], frozenset[str]] = {}
-        self._summary_futures: dict[str, Any] = {}
+        # display -> (task, position) of a summary a worker computes
+        self._summary_tasks: dict[str, tuple[Any, int]] = {}
+        # display -> the worker that prepared the file (its layout is there)
+        self._home: dict[str, int] = {}
         self._rules: Optional[dict[str, Any]] = None
         self._common_keys: dict[tuple, str] = {}
         self._linted_roots: Optional[list[Path]] = None
         self._triggers: dict[frozenset[str], tuple[str, ...]] = {}
         self._abs_roots: dict[Path, tuple[str, ...]] = {}
         self._built = False  # the project index is built: no more summaries to compute
-        self._early_pool = False
-        self._summary_wanted: list[_File] = []
-        self._batches: list[_Batch] = []
+        self._scan_words: Optional[tuple[str, ...]] = None
+        self._to_prepare: list[tuple[_File, bool]] = []
+        self._prepare_bytes = 0
+        self._parallel = False  # whether the workers may be started (enough work: see read)
 
     # -- settings ----------------------------------------------------------------------------
 
@@ -440,7 +448,9 @@ class _Run:
 
     def _maybe_start_pool(self, work: int) -> bool:
         if self.pool is None and self.jobs > 1 and work > 1:
-            self.pool = _Pool.start(min(self.jobs, work))
+            self.pool = WorkerPool.start(min(self.jobs, work))
+            if self.pool is None:
+                self.jobs = 1  # no processes to be had here: everything in this process
         return self.pool is not None
 
     # 2. stat, the cache's cheap check, reading what must be read
@@ -461,12 +471,25 @@ class _Run:
                     self.cache.seen(f.key)
                     continue
             unknown += 1
-        # A cold run over a big tree: a pool as soon as a few files need a summary (the
-        # workers compute them while this process reads and indexes the rest).
-        self._early_pool = self.whole_project and unknown >= EARLY_POOL_MIN_FILES
+        # Workers prepare files while this process reads, when the run may be big enough.
+        self._parallel = self.whole_project and self.jobs > 1 and unknown >= PARALLEL_MIN_FILES
         for f in files:
             if not f.missing and f.chash is None:
                 self.read(f)
+
+    def scan_words(self) -> tuple[str, ...]:
+        """Every word a step of the run looks for in a text: the rules' triggers, the
+        project summary's, "noqa" (TGL003)."""
+        if self._scan_words is None:
+            from tfgradlint import project as project_mod
+
+            self.rules_for(frozenset())
+            assert self._rules is not None
+            words = {t for r in self._rules.values() for t in r.triggers}
+            words.update(getattr(project_mod, "SUMMARY_TRIGGERS", ()))
+            words.add("noqa")
+            self._scan_words = tuple(sorted(words))
+        return self._scan_words
 
     def read(self, f: _File) -> None:
         """Read and hash the file (stat taken before the read: see Cache.record)."""
@@ -493,12 +516,61 @@ class _Run:
             f.error = str(exc)
             return
         f.chash = chash
+        text = f.text
+        f.words = frozenset(w for w in self.scan_words() if w in text)
         if self.cache is not None:
             self.cache.record(f.key, f.stat, chash, read_ns)
-        if self.whole_project and f.in_project and not self._built and (self.pool is not None or self._early_pool):
-            self._submit_summary(f)
+        if self._parallel and not self._built:
+            self._want_prepared(f)
 
     # 3. the project index
+
+    def _summary_candidate(self, f: _File) -> bool:
+        from tfgradlint import project as project_mod
+
+        return f.in_project and any(t in f.words for t in getattr(project_mod, "SUMMARY_TRIGGERS", ()))
+
+    def _want_prepared(self, f: _File) -> None:
+        """Queue ``f`` for a worker when it may need analysis: its summary (unless cached)
+        and its statement layout, which the same worker reuses when it lints the file."""
+        if f.text is None or f.notebook:
+            return
+        summary = self._summary_candidate(f)
+        if summary and self.cache is not None and f.chash is not None:
+            found, _ = self.cache.summary(f.key, f.chash, self._summary_key(f))
+            if found:
+                summary = False
+        if not summary:
+            f.enabled = self.enabled_for(f)
+            if not _may_parse(f.words, self.triggers_for(f.enabled), f.enabled, None):
+                return
+        self._to_prepare.append((f, summary))
+        self._prepare_bytes += len(f.text)
+        if self.pool is None:
+            if len(self._to_prepare) < PARALLEL_MIN_FILES or self._prepare_bytes < PARALLEL_MIN_BYTES:
+                return
+            if not self._maybe_start_pool(self.jobs):
+                self._parallel = False
+                self._to_prepare = []
+                return
+        if sum(len(g.text or "") for g, _ in self._to_prepare) >= BATCH_BYTES:
+            self._flush_prepared()
+
+    def _flush_prepared(self) -> None:
+        """Send the files queued so far to the least loaded worker, as one task."""
+        if not self._to_prepare or self.pool is None:
+            return
+        items = [
+            (g.sf.display, str(g.sf.path), g.text, [str(r) for r in self._roots_of(g)], summary)
+            for g, summary in self._to_prepare
+        ]
+        cost = sum(len(g.text or "") for g, _ in self._to_prepare)
+        task = self.pool.submit(None, _worker_prepare, items, cost=cost)
+        for i, (g, summary) in enumerate(self._to_prepare):
+            self._home[g.sf.display] = task.worker
+            if summary:
+                self._summary_tasks[g.sf.display] = (task, i)
+        self._to_prepare = []
 
     def _project_files(self, files: list[_File]) -> list[_File]:
         return [f for f in files if f.in_project and not f.missing and f.error is None]
@@ -514,40 +586,6 @@ class _Run:
         if roots is None:
             roots = self._abs_roots[root] = tuple(os.path.abspath(r) for r in self._roots_of(f))
         return (f.sf.display, roots)
-
-    def _submit_summary(self, f: _File) -> None:
-        from tfgradlint import project as project_mod
-
-        triggers = getattr(project_mod, "SUMMARY_TRIGGERS", None)
-        if not triggers or f.text is None or not any(t in f.text for t in triggers):
-            return
-        if self.cache is not None and f.chash is not None:
-            found, _ = self.cache.summary(f.key, f.chash, self._summary_key(f))
-            if found:
-                return
-        self._summary_wanted.append(f)
-        if self.pool is None:
-            if len(self._summary_wanted) < EARLY_POOL_MIN_SUMMARIES or not self._maybe_start_pool(self.jobs):
-                if len(self._summary_wanted) >= EARLY_POOL_MIN_SUMMARIES:
-                    self._early_pool = False  # no pool to be had: summaries are computed here
-                return
-        if sum(len(g.text or "") for g in self._summary_wanted) >= BATCH_BYTES:
-            self._flush_summaries()
-
-    def _flush_summaries(self) -> None:
-        """Send the summaries asked for so far to the workers, as one task."""
-        if not self._summary_wanted or self.pool is None:
-            return
-        items = [(g.sf.display, str(g.sf.path), g.text, [str(r) for r in self._roots_of(g)]) for g in self._summary_wanted]
-        try:
-            batch = _Batch(self.pool.submit(_worker_summaries, items), items)
-        except Exception:  # the pool broke: these summaries are computed here
-            self._summary_wanted = []
-            return
-        self._batches.append(batch)
-        for g in self._summary_wanted:
-            self._summary_futures[g.sf.display] = batch
-        self._summary_wanted = []
 
     def _project_key(self, pfiles: list[_File]) -> str:
         from tfgradlint.cache import digest, tool_fingerprint
@@ -597,7 +635,9 @@ class _Run:
         for f in self._project_files(files):
             self.read(f)
         if self.pool is not None:
-            self._flush_summaries()
+            self._flush_prepared()
+            # LibCST and the rules are imported in each worker while this process indexes
+            self.pool.broadcast(_worker_warm_up)
         pfiles = self._project_files(files)
         by_display = {f.sf.display: f for f in pfiles}
         computed: dict[str, Any] = {}
@@ -609,17 +649,14 @@ class _Run:
                 found, data = self.cache.summary(f.key, f.chash, skey)
                 if found:
                     return FileSummary.from_dict(data) if data is not None else None
-            batch = self._summary_futures.pop(pf.display, None)
+            entry = self._summary_tasks.pop(pf.display, None)
             s = _NOT_DONE
-            if batch is not None:
-                # while the workers work on it, summarise the batches none has started
-                # (from the end of the queue) here
-                while not batch.ready():
-                    victim = next((b for b in reversed(self._batches) if b.pending()), None)
-                    if victim is None:
-                        break
-                    victim.steal()
-                s = batch.get(pf.display)
+            if entry is not None:
+                task, i = entry
+                try:
+                    s = task.result()[i]
+                except Exception:  # the worker died or failed: summarised here
+                    s = _NOT_DONE
             if s is _NOT_DONE:
                 s = _default_summarizer()(pf)
             if f is not None:
@@ -627,11 +664,18 @@ class _Run:
             return s
 
         project_files = [
-            ProjectFile(f.sf.display, f.sf.path, f.text, roots=self._roots_of(f)) for f in pfiles
+            ProjectFile(
+                f.sf.display,
+                f.sf.path,
+                f.text,
+                roots=self._roots_of(f),
+                summary_candidate=self._summary_candidate(f) if f.text is not None else None,
+            )
+            for f in pfiles
         ]
         project = call_with_deep_stack(ProjectIndex.build, project_files, summarizer)
         self._built = True
-        self._summary_futures.clear()
+        self._summary_tasks.clear()
         fp = project_fingerprint(project) if self.cache is not None else ""
         if self.cache is not None:
             for f, skey, s in computed.values():
@@ -731,26 +775,18 @@ class _Run:
             assert f.text is not None
             if project is not None and not f.notebook:
                 extra[f.sf.display] = project.extra_triggers(f.sf.display, f.text)
-            if _may_parse(f.text, self.triggers_for(f.enabled), f.enabled, extra.get(f.sf.display)):
+            if _may_parse(f.words or f.text, self.triggers_for(f.enabled), f.enabled, extra.get(f.sf.display)):
                 heavy.append(f)
             else:
                 light.append(f)
         size = sum(len(f.text or "") for f in heavy)
-        futures: dict[int, tuple[Any, int]] = {}
-        if (
-            len(heavy) >= PARALLEL_MIN_FILES
-            and size >= PARALLEL_MIN_BYTES
-            and self._maybe_start_pool(len(heavy))
-        ):
-            assert self.pool is not None
-            token = self.pool.share_project(project)
-            if token is not None:
-                try:
-                    self._submit_lint(heavy, size, token, extra, futures)
-                except Exception:  # the pool broke (a worker died early): lint here
-                    futures.clear()
-                    self.pool.close()
-                    self.pool = None
+        if self.pool is not None and not self.pool.alive():
+            self.pool.close()  # every worker died preparing files: lint here
+            self.pool, self.jobs = None, 1
+        parallel = (
+            self.pool is not None
+            or (len(heavy) >= PARALLEL_MIN_FILES and size >= PARALLEL_MIN_BYTES)
+        ) and self._maybe_start_pool(len(heavy))
 
         def lint_here(batch: list[_File]) -> None:
             for f in batch:
@@ -767,68 +803,110 @@ class _Run:
                 )
                 f.done = True
 
-        here = light if futures else todo
-        if futures:
-            # lint_source returns at once, with nothing, for a module whose text has none
-            # of the enabled rules' trigger strings, no extra trigger and (TGL003) no noqa:
-            # exactly what _may_parse says (tests/test_jobs.py checks it); notebooks still
-            # go through (a broken notebook is TGL002).
-            for f in here:
-                if not f.notebook:
-                    f.findings, f.errors, f.extra_sources, f.done = [], [], {}, True
-            here = [f for f in here if not f.done]
-        if here:
-            call_with_deep_stack(lint_here, here)
-        if futures:
-            crashed: list[_File] = []
-            for f in heavy:
-                future, i = futures[id(f)]
-                try:
-                    f.findings, f.errors, f.extra_sources = future.result()[i]
-                    f.done = True
-                except Exception:
-                    crashed.append(f)
-            if crashed and self.pool is not None:
-                self.pool.close()
-                self.pool = None
-            for f in crashed:
-                # The pool broke (a worker died): each file alone in a fresh process, so
-                # that one file cannot take the others down.
-                f.findings, f.errors, f.extra_sources = _isolated_lint(
-                    f, whole, project, extra.get(f.sf.display, ())
-                )
-                f.done = True
+        if not parallel:
+            call_with_deep_stack(lint_here, todo)
+            return
+        # lint_source returns at once, with nothing, for a module whose text has none of the
+        # enabled rules' trigger strings, no extra trigger and (TGL003) no noqa: exactly what
+        # _may_parse says (tests/test_jobs.py checks it); notebooks still go through (a
+        # broken notebook is TGL002).
+        for f in light:
+            if not f.notebook:
+                f.findings, f.errors, f.extra_sources, f.done = [], [], {}, True
+        here = [f for f in light if not f.done]
+        crashed = self._lint_in_workers(heavy, project, extra, lambda: call_with_deep_stack(lint_here, here))
+        if crashed and self.pool is not None:
+            self.pool.close()  # (its threads gone, this process may fork again)
+            self.pool = None
+        for f in crashed:
+            # A worker died: each of its files alone in a fresh process, so that one file
+            # cannot take the others down.
+            f.findings, f.errors, f.extra_sources = _isolated_lint(f, whole, project, extra.get(f.sf.display, ()))
+            f.done = True
 
-    def _submit_lint(
+    def _lint_in_workers(
         self,
         heavy: list[_File],
-        size: int,
-        token: str,
+        project: Optional["ProjectIndex"],
         extra: dict[str, list[str]],
-        futures: dict[int, tuple[Any, int]],
-    ) -> None:
-        """Send the files to the workers: largest first, small files together (fewer,
-        larger tasks)."""
+        meanwhile: Callable[[], None],
+    ) -> list[_File]:
+        """Lint ``heavy`` in the workers, each file where it was prepared, and run
+        ``meanwhile`` here once they have work; the files whose worker died."""
+        import pickle
+
+        pool = self.pool
+        assert pool is not None
+        pool.broadcast(_worker_set_project, pickle.dumps(project) if project is not None else b"")
+        # each worker's own files, largest first; files no worker prepared go to the
+        # worker with the least of them
+        own: dict[int, list[_File]] = {w: [] for w in pool.alive()}
+        if not own:
+            return list(heavy)
+        strays: list[_File] = []
+        for f in sorted(heavy, key=lambda f: -len(f.text or "")):
+            w = self._home.get(f.sf.display)
+            (own[w] if w in own else strays).append(f)
+        for f in strays:
+            w = min(own, key=lambda w: (sum(len(g.text or "") for g in own[w]), w))
+            own[w].append(f)
+        running: list[tuple[Any, list[_File]]] = []
+        crashed: list[_File] = []
+        target = BATCH_BYTES
+
+        def feed() -> None:
+            # two lint tasks in flight per worker: one running, one waiting in its queue
+            for w in pool.alive():
+                while sum(1 for task, _ in running if task.worker == w) < 2:
+                    chunk = _take(own, w, target)
+                    if not chunk:
+                        break
+                    running.append((self._submit_lint(w, chunk, extra), chunk))
+
+        feed()
+        meanwhile()
+        while running:
+            pool.collect(block=True)
+            still: list[tuple[Any, list[_File]]] = []
+            for task, chunk in running:
+                if not task.done:
+                    still.append((task, chunk))
+                    continue
+                try:
+                    answers = task.result()
+                except WorkerDied:
+                    crashed.extend(chunk)
+                    continue
+                except Exception as exc:
+                    for f in chunk:
+                        f.errors = [f"{f.sf.display}: internal error in a worker ({type(exc).__name__}: {exc})"]
+                        f.done = True
+                    continue
+                for f, (findings, errors, extra_sources) in zip(chunk, answers):
+                    f.findings, f.errors, f.extra_sources, f.done = findings, errors, extra_sources, True
+            running[:] = still
+            if not pool.alive():
+                for w_files in own.values():
+                    crashed.extend(w_files)
+                    w_files.clear()
+            feed()
+        return crashed
+
+    def _submit_lint(self, worker: int, chunk: list[_File], extra: dict[str, list[str]]) -> Any:
         assert self.pool is not None
-        for chunk in _chunks(heavy, max(BATCH_BYTES, size // (self.pool.jobs * 8))):
-            future = self.pool.submit(
-                _worker_lint_many,
-                [
-                    (
-                        f.text,
-                        f.sf.display,
-                        tuple(sorted(f.enabled)),
-                        _module_name(f.sf.path, f.settings.root),
-                        self.whole_project,
-                        token,
-                        tuple(extra.get(f.sf.display, ())),
-                        f.notebook,
-                    )
-                    for f in chunk
-                ],
+        tasks = [
+            (
+                f.text,
+                f.sf.display,
+                tuple(sorted(f.enabled)),
+                _module_name(f.sf.path, f.settings.root),
+                self.whole_project,
+                tuple(extra.get(f.sf.display, ())),
+                f.notebook,
             )
-            for i, f in enumerate(chunk):
-                futures[id(f)] = (future, i)
+            for f in chunk
+        ]
+        return self.pool.submit(worker, _worker_lint_many, tasks, cost=sum(len(f.text or "") for f in chunk))
 
     # 5. results in file order
 
@@ -862,54 +940,28 @@ _NOT_DONE = object()
 BATCH_BYTES = 48 * 1024
 
 
-class _Batch:
-    """Summaries sent to a worker in one task; computed here instead when no worker has
-    started it (``steal``)."""
-
-    def __init__(self, future: Any, items: list[tuple[str, str, str, list[str]]]) -> None:
-        self.future = future
-        self.items = items
-        self.results: Optional[dict[str, Any]] = None
-
-    def ready(self) -> bool:
-        return self.results is not None or self.future.done()
-
-    def pending(self) -> bool:
-        return self.results is None and not self.future.running() and not self.future.done()
-
-    def steal(self) -> None:
-        if self.future.cancel():
-            from tfgradlint.project import ProjectFile
-
-            summarize = _default_summarizer()
-            self.results = {
-                d: summarize(ProjectFile(d, Path(p), t, roots=[Path(r) for r in roots])) for d, p, t, roots in self.items
-            }
-
-    def get(self, display: str) -> Any:
-        if self.results is None:
-            try:
-                self.results = dict(zip((it[0] for it in self.items), self.future.result()))
-            except Exception:  # cancelled elsewhere, or a worker died: computed by the caller
-                self.results = {}
-        return self.results.get(display, _NOT_DONE)
-
-
-def _chunks(files: list, target: int) -> list[list]:
-    """Files by decreasing size, grouped into chunks of about ``target`` bytes."""
-    out: list[list] = []
-    current: list = []
-    size = 0
-    for f in sorted(files, key=lambda f: -len(f.text or "")):
-        n = len(f.text or "")
-        if current and size + n > target:
-            out.append(current)
-            current, size = [], 0
-        current.append(f)
-        size += n
-    if current:
-        out.append(current)
-    return out
+def _take(own: dict[int, list], worker: int, target: int) -> list:
+    """The next chunk for ``worker``: its own largest files (about ``target`` bytes, a big
+    file alone), else the smallest files of the worker with the most left."""
+    queue = own.get(worker)
+    if queue:
+        chunk, size = [], 0
+        while queue and (not chunk or size + len(queue[0].text or "") <= target):
+            f = queue.pop(0)
+            chunk.append(f)
+            size += len(f.text or "")
+        return chunk
+    others = [w for w in own if own[w]]
+    if not others:
+        return []
+    victim = max(others, key=lambda w: (sum(len(f.text or "") for f in own[w]), -w))
+    queue = own[victim]
+    chunk, size = [], 0
+    while queue and (not chunk or size + len(queue[-1].text or "") <= target):
+        f = queue.pop()
+        chunk.append(f)
+        size += len(f.text or "")
+    return chunk
 
 
 class _LazyProject:
@@ -990,8 +1042,9 @@ def project_fingerprint(project: "ProjectIndex") -> str:
     return digest("project-fp", json.dumps(data, sort_keys=True, default=default))
 
 
-def _may_parse(text: str, triggers: tuple[str, ...], enabled: frozenset[str], extra: Optional[list[str]]) -> bool:
-    """Whether lint_source may get past its prefilter (scheduling only: the engine decides)."""
+def _may_parse(text, triggers: tuple[str, ...], enabled: frozenset[str], extra: Optional[list[str]]) -> bool:
+    """Whether lint_source may get past its prefilter (scheduling only: the engine decides).
+    ``text``: the text, or the set of searched words it has (``_File.words``)."""
     if extra:
         return True
     if "TGL003" in enabled and "noqa" in text:
@@ -1000,73 +1053,6 @@ def _may_parse(text: str, triggers: tuple[str, ...], enabled: frozenset[str], ex
 
 
 # -- worker processes -------------------------------------------------------------------------
-
-
-class _Pool:
-    """A process pool (fork where it is safe, else spawn), created at most once per run."""
-
-    def __init__(self, executor: Any, jobs: int) -> None:
-        self.executor = executor
-        self.jobs = jobs
-        self._project_file: Optional[str] = None
-        self._shared: dict[int, Optional[str]] = {}
-
-    @classmethod
-    def start(cls, jobs: int) -> Optional["_Pool"]:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        methods = mp.get_all_start_methods()
-        if sys.platform.startswith("linux") and "fork" in methods:
-            # fork only from a process with no other thread (a forked lock could be held)
-            if threading.active_count() != 1:
-                return None
-            ctx = mp.get_context("fork")
-        else:
-            ctx = mp.get_context("spawn")
-        try:
-            # Each worker imports LibCST and the rules first (the rules are LazyRules until
-            # then), while this process reads. With fork, every worker starts in this
-            # submit, before the executor's own thread.
-            executor = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_warm_up)
-            executor.submit(int, 0)
-        except Exception:
-            return None
-        return cls(executor, jobs)
-
-    def submit(self, fn: Callable, *args: Any) -> Any:
-        return self.executor.submit(fn, *args)
-
-    def share_project(self, project: Optional["ProjectIndex"]) -> Optional[str]:
-        """A token the workers load the project index from ("" for none; None: cannot)."""
-        if project is None:
-            return ""
-        if id(project) in self._shared:
-            return self._shared[id(project)]
-        import pickle
-        import tempfile
-
-        token: Optional[str]
-        try:
-            blob = pickle.dumps(project, protocol=pickle.HIGHEST_PROTOCOL)
-            fd, token = tempfile.mkstemp(prefix="tfgradlint-project-", suffix=".pickle")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(blob)
-            self._project_file = token
-        except Exception:
-            token = None
-        self._shared[id(project)] = token
-        return token
-
-    def close(self) -> None:
-        try:
-            self.executor.shutdown(wait=True, cancel_futures=True)
-        finally:
-            if self._project_file is not None:
-                try:
-                    os.remove(self._project_file)
-                except OSError:
-                    pass
 
 
 _WORKER: dict[str, Any] = {}
@@ -1113,11 +1099,15 @@ with tf.compat.v1.get_default_graph().gradient_override_map({"Round": "WarmUp"})
 
 
 def _worker_warm_up() -> None:
-    """The pool's initializer: import LibCST and the rules, lint a small text."""
+    """Import LibCST and the rules, lint a small text (sent to every worker while the
+    runner builds the project index, before any file is linted)."""
+    if _WORKER.get("warm"):
+        return
+    _WORKER["warm"] = True
     try:
         from tfgradlint.engine import call_with_deep_stack
 
-        rules = _worker_rules(())
+        _worker_rules(())
         rules = list(_WORKER["rules"].values())
         codes = frozenset(r.code for r in rules)
         call_with_deep_stack(_lint_one, _WARM_UP_SOURCE, "warm_up.py", rules, codes, None, False, None, (), False)
@@ -1125,42 +1115,50 @@ def _worker_warm_up() -> None:
         pass
 
 
-def _worker_project(token: str) -> Optional["ProjectIndex"]:
-    if not token:
-        return None
-    if _WORKER.get("project_token") != token:
-        import pickle
+def _worker_set_project(blob: bytes) -> None:
+    """The project index the following lint tasks use (b"": none)."""
+    import pickle
 
-        with open(token, "rb") as fh:
-            _WORKER["project"] = pickle.load(fh)
-        _WORKER["project_token"] = token
-    return _WORKER["project"]
+    _WORKER["project"] = pickle.loads(blob) if blob else None
 
 
-def _worker_lint(task: tuple) -> tuple[list[Finding], list[str], dict[str, str]]:
-    from tfgradlint.engine import call_with_deep_stack
-
-    text, display, codes, module_name, whole, token, extra, notebook = task
-    try:
-        project = _worker_project(token)
-        rules = _worker_rules(codes)
-    except Exception as exc:
-        return [], [f"{display}: internal error in a worker ({type(exc).__name__}: {exc})"], {}
-    return call_with_deep_stack(
-        _lint_one, text, display, rules, frozenset(codes), module_name, whole, project, extra, notebook
-    )
-
-
-def _worker_summaries(items: list[tuple[str, str, str, list[str]]]) -> list:
+def _worker_prepare(items: list[tuple[str, str, str, list[str], bool]]) -> list:
+    """Each file's project summary (None where none is wanted), and its statement layout,
+    which stays in this worker (slicing.analysed) for the file's lint."""
     from tfgradlint.engine import call_with_deep_stack
     from tfgradlint.project import ProjectFile
 
     summarize = _default_summarizer()
 
     def many() -> list:
-        return [summarize(ProjectFile(d, Path(p), t, roots=[Path(r) for r in roots])) for d, p, t, roots in items]
+        from tfgradlint import slicing
+
+        out: list = []
+        for display, path, text, roots, summary in items:
+            if summary:
+                out.append(summarize(ProjectFile(display, Path(path), text, roots=[Path(r) for r in roots])))
+                continue
+            try:
+                slicing.analysed(text)
+            except Exception:  # only an optimisation: the lint computes it again
+                pass
+            out.append(None)
+        return out
 
     return call_with_deep_stack(many)
+
+
+def _worker_lint(task: tuple) -> tuple[list[Finding], list[str], dict[str, str]]:
+    from tfgradlint.engine import call_with_deep_stack
+
+    text, display, codes, module_name, whole, extra, notebook = task
+    try:
+        rules = _worker_rules(codes)
+    except Exception as exc:
+        return [], [f"{display}: internal error in a worker ({type(exc).__name__}: {exc})"], {}
+    return call_with_deep_stack(
+        _lint_one, text, display, rules, frozenset(codes), module_name, whole, _WORKER.get("project"), extra, notebook
+    )
 
 
 def _worker_lint_many(tasks: list[tuple]) -> list:
@@ -1169,15 +1167,16 @@ def _worker_lint_many(tasks: list[tuple]) -> list:
 
 def _isolated_lint(f: _File, whole: bool, project: Optional["ProjectIndex"], extra) -> tuple:
     """Lint one file in a fresh single-worker process; a crash is an internal error."""
-    pool = _Pool.start(1)
+    import pickle
+
     task_error = f"{f.sf.display}: internal error: the worker process linting this file died"
+    pool = WorkerPool.start(1)
     if pool is None:
         return [], [task_error], {}
     try:
-        token = pool.share_project(project)
-        if token is None:
-            return [], [task_error], {}
-        future = pool.submit(
+        pool.submit(0, _worker_set_project, pickle.dumps(project) if project is not None else b"")
+        task = pool.submit(
+            0,
             _worker_lint,
             (
                 f.text,
@@ -1185,13 +1184,12 @@ def _isolated_lint(f: _File, whole: bool, project: Optional["ProjectIndex"], ext
                 tuple(sorted(f.enabled)),
                 _module_name(f.sf.path, f.settings.root),
                 whole,
-                token,
                 tuple(extra),
                 f.notebook,
             ),
         )
         try:
-            return future.result()
+            return task.result()
         except Exception:
             return [], [task_error], {}
     finally:
