@@ -265,3 +265,13 @@ def test_one_worker_dying_leaves_the_others_working(pools, monkeypatch, tmp_path
     monkeypatch.setattr(runner, "_worker_prepare", _prepare_then_die_once)
     assert _data(_run(FIXTURES, jobs=3)) == serial
     assert (tmp_path / "died").read_bytes() == b"died"
+
+
+def test_word_scan_finds_what_a_search_per_word_finds():
+    words = {"GradientTape", "custom_gradient", "RegisterGradient", "recompute_grad", "NotDifferentiable",
+             "gradient_override_map", "no_gradient", "NoGradient", "noqa"}
+    scan = runner._WordScan(words)
+    assert "recompute_grad" in scan.alone and "GradientTape" in scan.keyed
+    texts = _texts_for_prefilter() + ["", "recompute_grad only", "radient", "NotDifferentiable('X')"]
+    for text in texts:
+        assert scan.search(text) == frozenset(w for w in words if w in text)
