@@ -414,3 +414,29 @@ def test_recompute_grad_callables_across_files(tmp_path):
     result = _run([tmp_path], select=["TGL501"])
     assert _found(result, tmp_path) == {("use.py", 4, "TGL501")}
     assert _run([tmp_path / "use.py"], select=["TGL501"]).findings == []
+
+
+def test_mention_search_is_scoped_to_packages_that_can_reach_the_name(tmp_path):
+    """A file is searched for a name another package exports only when it spells that
+    package (an import of it); files of the exporting package are always searched."""
+    from tfgradlint.project import ProjectFile, _MentionScope
+
+    modules = {
+        "pkg_a/ops.py": (["pkg_a.ops"], False),
+        "pkg_a/sub/x.py": (["pkg_a.sub.x"], False),
+        "pkg_b/use.py": (["pkg_b.use"], False),
+        "pkg_b/other.py": (["pkg_b.other"], False),
+        "loose.py": ([], False),
+    }
+    scope = _MentionScope(modules)
+    names = {"my_cg": {"pkg_a"}}
+
+    def mentions(display, text):
+        return scope.mentions(ProjectFile(display, tmp_path / display, text), names)
+
+    assert mentions("pkg_b/use.py", "from pkg_a.ops import my_cg\nmy_cg(x)\n")
+    assert mentions("pkg_b/use.py", "import pkg_a\npkg_a.ops.my_cg(x)\n")
+    assert not mentions("pkg_b/other.py", "def my_cg(x):\n    return x\n")  # its own my_cg
+    assert mentions("pkg_a/sub/x.py", "from ..ops import my_cg\n")  # relative, same package
+    assert mentions("loose.py", "my_cg(1)\n")  # no module name known: always searched
+    assert not mentions("pkg_b/use.py", "from pkg_a.ops import my_cg_other\n")  # a whole word only
