@@ -329,7 +329,7 @@ def tool_summary(runs: list[dict]) -> dict:
         "maxrss_mb": max((r["maxrss_mb"] for r in runs), default=None),
         "tree_mb": max((r.get("tree_mb") or 0.0 for r in runs), default=None),
         "timed_out": any(r.get("timed_out") for r in runs),
-        "failed": [r["returncode"] for r in runs if r["returncode"] not in (0, 1)],
+        "failed": [r["returncode"] for r in runs if not r.get("ok", r["returncode"] in (0, 1))],
     }
 
 
@@ -339,7 +339,9 @@ def target_values(figures: dict) -> dict:
 
     def med(set_name: str, tool: str) -> Optional[float]:
         t = figures.get("sets", {}).get(set_name, {}).get("tools", {}).get(tool)
-        return t["summary"]["median_wall"] if t else None
+        if not t or t["summary"].get("failed"):
+            return None  # a tool that failed is not measured
+        return t["summary"]["median_wall"]
 
     v["tfp_cold_vs_ruff"] = ratio(med("tfp", "tfgradlint cold"), med("tfp", "ruff"))
     v["tfp_fixit_vs_cold"] = ratio(med("tfp", "fixit"), med("tfp", "tfgradlint cold"))
@@ -390,6 +392,10 @@ def format_report(figures: dict) -> str:
                 f"{(s['peak_mb'] or 0):8.0f} {(s['maxrss_mb'] or 0):7.0f} "
                 f"{(format(s['tree_mb'], '7.0f') if s['tree_mb'] else '      -')}  {ftxt}{flags}"
             )
+            if s.get("failed"):
+                tail = next((r.get("stderr_tail") for r in t.get("runs", []) if r.get("stderr_tail")), "")
+                last = (tail or "").strip().splitlines()[-1:] or ["(no error output)"]
+                lines.append(f"    FAILED (not counted in the targets): {last[0][:150]}")
         tools = data.get("tools", {})
 
         def med(name: str, tools: dict = tools) -> Optional[float]:
@@ -704,6 +710,9 @@ class Tool:
     counter: Optional[Callable[[str], Counter]] = None
     prime: bool = False  # one untimed run first (a warm cache)
     count_cmd: Optional[list[str]] = None  # an untimed run whose output gives the findings
+    # the exit codes of a run that worked (--exit-zero: 0 only; a missing module, a crash
+    # or a bad option must not pass for a fast run)
+    ok_codes: tuple[int, ...] = (0,)
 
 
 def tfgradlint_cmd(*args: str) -> list[str]:
@@ -726,7 +735,8 @@ def run_set(tools: list[Tool], rounds: int, mem_interval: Optional[float], log) 
             rec = asdict(m)
             out, err = rec.pop("stdout"), rec.pop("stderr")
             results[t.name]["runs"].append(rec)
-            if m.returncode not in (0, 1):
+            rec["ok"] = m.returncode in t.ok_codes and not m.timed_out
+            if not rec["ok"]:
                 rec["stderr_tail"] = err[-2000:]
             if t.counter and "counts" not in results[t.name] and not m.timed_out:
                 results[t.name]["counts"] = t.counter(out)
@@ -809,7 +819,7 @@ def build_sets(args, corpus: Path, cache_root: Path) -> dict:
         notes = []
         if fixit_ok and (set_name == "tfp" or args.fixit_full) and args.fixit_runs > 0:
             tools.append(Tool("fixit", ["fixit", "lint", *dirs], corpus, args.fixit_runs,
-                              timeout=args.fixit_timeout, counter=count_fixit))
+                              timeout=args.fixit_timeout, counter=count_fixit, ok_codes=(0, 1)))
         elif set_name == "tfp" or args.fixit_full:
             notes.append("Fixit skipped" + (" (not installed)" if shutil.which("fixit") is None else ""))
         sets[set_name] = {
@@ -821,7 +831,8 @@ def build_sets(args, corpus: Path, cache_root: Path) -> dict:
         tools = [
             Tool("python -c pass", [PY, "-c", "pass"], REPO, args.small_runs),
             Tool("tfgradlint", tfgradlint_cmd(SMALL_FILE), REPO, args.small_runs, counter=count_concise,
-                 count_cmd=tfgradlint_cmd("--output-format", "concise", "--quiet", SMALL_FILE)),
+                 count_cmd=tfgradlint_cmd("--output-format", "concise", "--quiet", SMALL_FILE),
+                 ok_codes=(1,)),  # the seed example has one finding
         ]
         if ruff_ok:
             tools.append(Tool("ruff", ["ruff", "check", "--no-cache", "--select", "E,F,B", "--exit-zero",

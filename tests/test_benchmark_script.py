@@ -250,6 +250,24 @@ def test_targets_and_report():
     assert any(line.endswith(" met") and "TFP: tfgradlint warm" in line for line in lines.values())
 
 
+def test_a_failing_tool_is_not_measured():
+    """A run that fails (here: ``python -m tfgradlint`` without the package, exit 1 under
+    --exit-zero) is flagged and keeps its targets out of the verdicts, never "met"."""
+    figures = _figures()
+    cold = figures["sets"]["tfp"]["tools"]["tfgradlint cold"]
+    for r in cold["runs"]:
+        r.update(returncode=1, ok=False, stderr_tail="No module named tfgradlint\n")
+    cold["summary"] = run.tool_summary(cold["runs"])
+    assert cold["summary"]["failed"] == [1, 1, 1]
+    values = run.target_values(figures)
+    assert values["tfp_cold_vs_ruff"] is None and values["tfp_fixit_vs_cold"] is None
+    figures["targets"] = run.evaluate_targets(values)
+    report = run.format_report(figures)
+    assert "FAILED (not counted in the targets): No module named tfgradlint" in report
+    assert any("TFP: tfgradlint cold / ruff" in line and line.endswith("not measured")
+               for line in report.splitlines())
+
+
 def test_targets_not_measured():
     targets = run.evaluate_targets({})
     assert {t["met"] for t in targets} == {None}
