@@ -397,6 +397,86 @@ async def test_server_never_imports_tensorflow(tmp_path: Path):
 # -- units ----------------------------------------------------------------------------------
 
 
+# -- re-lints after edits: unchanged statements are reused (tfgradlint/parsing.py) ----------
+
+_BLOCK = """
+
+@tf.custom_gradient
+def scale{i}(x, y):
+    z = x * y
+
+    def grad(dy):
+        return dy * y
+
+    return z, grad
+
+
+class Dense{i}(tf.keras.layers.Layer):
+    def build(self, shape):
+        self.w = self.add_weight(shape=(shape[-1], 4))
+
+    def call(self, x):
+        return scale{i}(x, self.w)
+"""
+
+
+def _expected(text: str, path: Path) -> list[tuple]:
+    """The findings of ``text`` linted in this process, parsed at once, as diagnostics."""
+    from tfgradlint import parsing
+    from tfgradlint.lsp import lint_text
+
+    assert parsing.INCREMENTAL is False
+    findings, errors, _ = lint_text(text, str(path))
+    assert not errors
+    return sorted((f.code, f.start.row - 1, f.start.column - 1, f.end.row - 1, f.end.column - 1, f.message)
+                  for f in findings)
+
+
+def _got(params: types.PublishDiagnosticsParams) -> list[tuple]:
+    return sorted((d.code, d.range.start.line, d.range.start.character, d.range.end.line, d.range.end.character,
+                   d.message) for d in params.diagnostics)
+
+
+@pytest.mark.asyncio
+async def test_relints_after_edits_match_a_fresh_lint(client: LanguageClient, tmp_path: Path):
+    from tfgradlint.fixes import apply_edits
+    from tfgradlint.lsp import lint_text
+
+    path = tmp_path / "layers.py"
+    uri = path.as_uri()
+    text = "import tensorflow as tf\n" + "".join(_BLOCK.replace("{i}", str(i)) for i in range(4))
+    params = await _open(client, path, text)
+    assert _got(params) == _expected(text, path)
+    assert len(params.diagnostics) == 8
+    edits = [
+        text + "# appended\n",
+        "# a header\n\n" + text,
+        text.replace("return dy * y\n", "return dy * y, dy * x\n", 1),  # one bug fixed
+        text.replace("class Dense2", "class Other2").replace("    z = x * y\n", "    z = x * y  # product\n", 3),
+        "# a header\n\n" + text.replace("def build(self, shape):", "def build(self, input_shape):", 1),
+    ]
+    for version, edited in enumerate(edits, start=2):
+        since = len(client.published)
+        _change(client, path, edited, version)
+        params = await _diagnostics(client, uri, since, version)
+        assert _got(params) == _expected(edited, path), version
+    # The fix of a finding in a statement that came from an earlier lint: the same edit.
+    edited = edits[-1]
+    findings, _, _ = lint_text(edited, str(path))
+    target = [f for f in findings if f.code == "TGL101"][-1]
+    diag = [d for d in params.diagnostics if d.code == "TGL101" and d.range.start.line == target.start.row - 1]
+    actions = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri),
+            range=diag[0].range,
+            context=types.CodeActionContext(diagnostics=diag),
+        )
+    )
+    fixes = [a for a in actions if a.title.startswith("Fix TGL101")]
+    assert fixes and target.fix is not None
+    assert _apply(edited, _edits(fixes[0], uri)) == apply_edits(edited, target.fix.edits)
+
+
 def test_position_conversion_round_trips():
     t = Text("a\U0001f600b\r\nx\u00e9y\n")
     assert to_client(t, Position(1, 3), "utf-16") == (0, 3)

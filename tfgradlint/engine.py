@@ -382,17 +382,24 @@ def _lint_plan(env: _Env, plan, active: Sequence["Rule"], result: LintResult) ->
     (LibCST rejects the slice, or a fix's edit reaches into a statement left out)."""
     import libcst as cst
 
-    from tfgradlint.parsing import parse_module
+    from tfgradlint import parsing
 
+    lines = [st.line for st in plan.statements]
+    chunks = None
     try:
-        module = parse_module(plan.text)  # the module compiles (slicing.compiles)
+        if parsing.INCREMENTAL:
+            # the same tree, unchanged statements of recent lints reused (the language server)
+            module, chunks = parsing.parse_statements(plan.text, lines)
+        else:
+            module = parsing.parse_module(plan.text)  # the module compiles (slicing.compiles)
     except (cst.ParserSyntaxError, RecursionError):
         return None
     if len(module.body) != len(plan.statements):
         return None
     result.parsed = True
-    lines = [st.line for st in plan.statements]
-    if not _run_rules(env, module, active, lines, result, whole_module=plan.full, module_text=plan.text):
+    if not _run_rules(
+        env, module, active, lines, result, whole_module=plan.full, module_text=plan.text, chunks=chunks
+    ):
         return None
     return result
 
@@ -406,6 +413,7 @@ def _run_rules(
     *,
     whole_module: bool,
     module_text: Optional[str] = None,
+    chunks=None,
 ) -> bool:
     """Index ``module`` (whose code is ``module_text``: the linted text with some
     statements left out, unless ``whole_module``), run the rules, turn their reports into
@@ -422,7 +430,7 @@ def _run_rules(
         if "TGL001" in env.enabled:
             result.findings.append(meta_finding("TGL001", "cannot analyse: the code is nested too deeply", filename))
         return True
-    positions = NodePositions(module, lines, index.parent)
+    positions = NodePositions(module, lines, index.parent, chunks)
     ctx = RuleContext(
         filename=filename,
         source=env.text,
@@ -446,7 +454,7 @@ def _run_rules(
             errors.append(f"{filename}: internal error in {rule.code} ({type(exc).__name__}: {exc})")
     reports = ctx.reports
     code = env.text if module_text is None else module_text
-    replace = _Replacer(module, code, index.parent, lines)
+    replace = _Replacer(module, code, index.parent, lines, chunks)
     transplant = None
     if not whole_module and code != env.text:
         transplant = _Transplant(replace, env.text)
@@ -471,13 +479,18 @@ class _Replacer:
     """``fixes.replaced_text`` for one module and its code, without the code generation of
     every statement that ``fixes._statement_layout`` does to find the replaced statement:
     its place comes from its first line (``lines``, as for positions) and is checked
-    against its code. Anything else is ``fixes.replaced_text`` itself."""
+    against its code. Anything else is ``fixes.replaced_text`` itself. ``chunks`` (as for
+    ``NodePositions``): the statement's code, and its code after the same replacements,
+    come from the previous lints when its chunk's statement is unchanged."""
 
-    def __init__(self, module: "cst.Module", code: str, parent_of, lines: Optional[Sequence[int]]) -> None:
+    def __init__(
+        self, module: "cst.Module", code: str, parent_of, lines: Optional[Sequence[int]], chunks=None
+    ) -> None:
         self.module = module
         self.code = code
         self.parent_of = parent_of
         self.lines = lines
+        self.chunks = chunks
         self._starts: Optional[list[int]] = None
         self._index: Optional[dict[int, int]] = None
 
@@ -516,17 +529,43 @@ class _Replacer:
         assert starts is not None
         if first < 0 or first >= len(starts):
             return None
-        old = module.code_for_node(top)
+        chunk = self.chunks[i] if self.chunks is not None and i < len(self.chunks) else None
+        lead = ""
+        if chunk is None:
+            old = module.code_for_node(top)
+        else:
+            # a statement's code: its leading lines', then the rest's (the chunk's statement)
+            if chunk.node is not top:
+                lead = "".join(module.code_for_node(line) for line in top.leading_lines)
+            old = lead + chunk.code(module)
         off = starts[first]
         if self.code[off : off + len(old)] != old:
             return None  # not where expected (or the last line lacks its newline)
-        try:
-            new_top = _replace_under(top, items, self.parent_of)
-        except Exception:
-            return None  # fixes.replaced_text raises the same error
-        if not isinstance(new_top, cst.CSTNode):
+
+        def make() -> Optional[str]:
+            try:
+                new_top = _replace_under(top, items, self.parent_of)
+            except Exception:
+                return None  # fixes.replaced_text raises the same error
+            if not isinstance(new_top, cst.CSTNode):
+                return None
+            return module.code_for_node(new_top)
+
+        if chunk is None or any(node is top for node, _ in items):
+            new = make()
+        else:
+            new = chunk.fixed_code(module, items, lambda: _rest(make(), lead))
+            new = None if new is None else lead + new
+        if new is None:
             return None
-        return self.code[:off] + module.code_for_node(new_top) + self.code[off + len(old) :]
+        return self.code[:off] + new + self.code[off + len(old) :]
+
+
+def _rest(code: Optional[str], lead: str) -> Optional[str]:
+    """``code`` without its prefix ``lead`` (None when it does not start with it)."""
+    if code is None or not code.startswith(lead):
+        return None
+    return code[len(lead) :]
 
 
 class _Transplant:
@@ -661,14 +700,19 @@ class NodePositions:
 
     ``lines``: the first line (first decorator or keyword) of each statement of
     ``module.body`` in the text the positions are for; None: whole-module positions.
+    ``chunks``: for a module from ``parsing.parse_statements``, the chunk of each statement
+    (None: parsed at once). A chunk's statement is the module's, or the same but for its
+    leading lines (its children are the module's): its positions, relative to its first
+    line, are computed once and remembered with the chunk for the next lints.
     """
 
-    def __init__(self, module: "cst.Module", lines: Optional[Sequence[int]], parent_of) -> None:
+    def __init__(self, module: "cst.Module", lines: Optional[Sequence[int]], parent_of, chunks=None) -> None:
         self.module = module
         self.lines = lines
         self.parent_of = parent_of
+        self.chunks = chunks
         self._full = None
-        self._by_statement: dict[int, tuple[object, int]] = {}
+        self._by_statement: dict[int, tuple[object, int, object]] = {}
         self._index: Optional[dict[int, int]] = None
 
     def _whole(self):
@@ -697,8 +741,9 @@ class NodePositions:
             entry = self._statement_positions(top)
             if entry is None:
                 return self._whole()[node]
-        raw, delta = entry
-        rng = raw[node]  # type: ignore[index]
+        raw, delta, alias = entry
+        # ``alias``: the chunk's statement, where the module's differs in its leading lines
+        rng = raw[alias if alias is not None and node is top else node]  # type: ignore[index]
         if not delta:
             return rng
         from libcst.metadata import CodePosition, CodeRange
@@ -718,18 +763,25 @@ class NodePositions:
         if i is None or i >= len(self.lines):  # type: ignore[arg-type]
             return None
         m = self.module
-        mini = cst.Module(
-            body=[top],
-            header=(),
-            footer=(),
-            encoding=m.encoding,
-            default_indent=m.default_indent,
-            default_newline=m.default_newline,
-            has_trailing_newline=True,
-        )
-        raw = cst.MetadataWrapper(mini, unsafe_skip_copy=True).resolve(PositionProvider)
-        delta = self.lines[i] - (len(getattr(top, "leading_lines", ())) + 1)  # type: ignore[index]
-        entry = (raw, delta)
+        chunk = self.chunks[i] if self.chunks is not None and i < len(self.chunks) else None
+        node = top if chunk is None else chunk.node
+        key = (m.default_indent, m.default_newline)
+        raw = None if chunk is None else chunk.positions.get(key)
+        if raw is None:
+            mini = cst.Module(
+                body=[node],
+                header=(),
+                footer=(),
+                encoding=m.encoding,
+                default_indent=m.default_indent,
+                default_newline=m.default_newline,
+                has_trailing_newline=True,
+            )
+            raw = cst.MetadataWrapper(mini, unsafe_skip_copy=True).resolve(PositionProvider)
+            if chunk is not None:
+                chunk.positions[key] = raw
+        delta = self.lines[i] - (len(getattr(node, "leading_lines", ())) + 1)  # type: ignore[index]
+        entry = (raw, delta, None if node is top else node)
         self._by_statement[id(top)] = entry
         return entry
 

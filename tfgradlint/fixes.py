@@ -72,9 +72,20 @@ def newline_of(text: str) -> str:
     return "\n"
 
 
+# The last two texts' line starts: a file's fixes each ask for them (the linted text and
+# the engine's text of the statements kept), as ((text, starts), (text, starts)).
+_STARTS: tuple = ((None, ()), (None, ()))
+
+
 def line_starts(text: str) -> list[int]:
     """Offsets where each row starts (row 1 at index 0); a final newline opens an empty row."""
-    return [0] + [m.end() for m in _LINE_BREAK.finditer(text)]
+    recent = _STARTS
+    for cached in recent:
+        if cached[0] is text:
+            return list(cached[1])
+    starts = [0] + [m.end() for m in _LINE_BREAK.finditer(text)]
+    globals()["_STARTS"] = ((text, tuple(starts)), recent[0])
+    return starts
 
 
 def to_offset(starts: Sequence[int], text_len: int, pos: Position) -> int:
@@ -649,8 +660,14 @@ def _first_difference(a: str, b: str) -> int:
     step = 4096
     while lo + step <= n and a[lo : lo + step] == b[lo : lo + step]:
         lo += step
-    while lo < n and a[lo] == b[lo]:
-        lo += 1
+    # a[:lo] == b[:lo]; the first difference (or the end) is at most ``hi``: halve the range
+    hi = min(lo + step, n)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
     return lo
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 import re
 import sys
 import tokenize
@@ -168,6 +169,13 @@ def lint_text(text: str, path: str) -> tuple[list[Finding], list[str], Optional[
 
 
 def serve() -> None:
+    from tfgradlint import parsing
+
+    # Each lint after an edit re-parses only the statements whose text changed (the others
+    # come from the previous lints: tfgradlint/parsing.py ``parse_statements``), unless
+    # TFGRADLINT_INCREMENTAL says otherwise.
+    if "TFGRADLINT_INCREMENTAL" not in os.environ:
+        parsing.INCREMENTAL = True
     try:
         server = _make_server()
     except ImportError as exc:
