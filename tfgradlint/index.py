@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import builtins
 from dataclasses import dataclass, field
-from typing import Iterator, Optional, Sequence, Union
+from typing import Callable, Iterator, Optional, Sequence, Union
 
 import libcst as cst
 
 from tfgradlint import names
-from tfgradlint.walk import iter_children
+from tfgradlint.walk import LEAVES, iter_children
 
 _BUILTINS = frozenset(dir(builtins))
 FunctionNode = Union[cst.FunctionDef, cst.Lambda]
@@ -29,16 +29,46 @@ FunctionNode = Union[cst.FunctionDef, cst.Lambda]
 UNKNOWN = None
 
 
+# LibCST's node classes have no subclasses: ``type(x) is cst.Name`` is ``isinstance(x,
+# cst.Name)`` without ``ABCMeta.__instancecheck__`` (a Python-level call each time).
+_Attribute = cst.Attribute
+_Name = cst.Name
+
+
 def dotted_name(expr: cst.BaseExpression) -> Optional[str]:
     """``a.b.c`` for a Name/Attribute chain, else None."""
+    t = type(expr)
+    if t is _Name:
+        return expr.value  # type: ignore[attr-defined]
+    if t is not _Attribute:
+        return None
     parts: list[str] = []
-    while isinstance(expr, cst.Attribute):
-        parts.append(expr.attr.value)
-        expr = expr.value
-    if isinstance(expr, cst.Name):
-        parts.append(expr.value)
+    while type(expr) is _Attribute:
+        parts.append(expr.attr.value)  # type: ignore[attr-defined]
+        expr = expr.value  # type: ignore[attr-defined]
+    if type(expr) is _Name:
+        parts.append(expr.value)  # type: ignore[attr-defined]
         return ".".join(reversed(parts))
     return None
+
+
+_LAST_PARTS: dict[frozenset[str], frozenset[str]] = {}
+
+
+def may_qualify_to(expr: cst.BaseExpression, targets: frozenset[str]) -> bool:
+    """False when ``ModuleIndex.qualified(expr, scope)`` cannot be one of ``targets``, for
+    any scope: an attribute ``x.y.f`` resolves to a name whose last part is ``f``, which
+    ``names.canonical`` keeps (but for ``ResourceVariable``, which becomes ``Variable``).
+    True for anything else (a plain name may be an alias of anything)."""
+    if type(expr) is not _Attribute:
+        return True
+    parts = _LAST_PARTS.get(targets)
+    if parts is None:
+        found = {t.rsplit(".", 1)[-1] for t in targets}
+        if "Variable" in found:
+            found.add("ResourceVariable")
+        parts = _LAST_PARTS[targets] = frozenset(found)
+    return expr.attr.value in parts  # type: ignore[attr-defined]
 
 
 def _import_name(node: Union[cst.Attribute, cst.Name]) -> str:
@@ -107,14 +137,29 @@ class FunctionInfo(Scope):
         return self.params.star_kwarg is not None
 
     def param_names(self) -> list[str]:
-        p = self.params
-        out = [q.name.value for q in self.positional_params()]
-        if isinstance(p.star_arg, cst.Param):
-            out.append(p.star_arg.name.value)
-        out += [q.name.value for q in p.kwonly_params]
-        if p.star_kwarg is not None:
-            out.append(p.star_kwarg.name.value)
-        return out
+        return list(self._param_names())
+
+    def _param_names(self) -> tuple[str, ...]:
+        names_ = self.__dict__.get("_param_names_cache")
+        if names_ is None:
+            p = self.params
+            out = [q.name.value for q in self.positional_params()]
+            if isinstance(p.star_arg, cst.Param):
+                out.append(p.star_arg.name.value)
+            out += [q.name.value for q in p.kwonly_params]
+            if p.star_kwarg is not None:
+                out.append(p.star_kwarg.name.value)
+            names_ = self.__dict__["_param_names_cache"] = tuple(out)
+            self.__dict__["_param_set_cache"] = frozenset(out)
+        return names_
+
+    def param_set(self) -> frozenset[str]:
+        """The names of the parameters (as ``param_names``), for membership tests."""
+        found = self.__dict__.get("_param_set_cache")
+        if found is None:
+            self._param_names()
+            found = self.__dict__["_param_set_cache"]
+        return found
 
     def is_staticmethod(self, index: "ModuleIndex") -> bool:
         return any(
@@ -215,9 +260,28 @@ class ModuleIndex:
         self.calls: list[CallSite] = []
         self.cg_functions: list[CgFunction] = []
         self._scope_of: dict[int, Scope] = {}
-        self._parents: Optional[dict[int, cst.CSTNode]] = None
+        # child id -> parent, for every node below the module: recorded by the one walk
+        self._parents: dict[int, cst.CSTNode] = {}
+        # (id(expr), id(scope)) -> (qualified name, expr, scope): the bindings and imports
+        # do not change once the index is built
+        self._qualified_memo: dict[tuple[int, int], tuple[Optional[str], object, object]] = {}
         _IndexBuilder(self).walk(module)
         self._find_cg_functions()
+
+    def __del__(self) -> None:
+        # Scopes and call sites point up to their scope (``parent``, ``cls``, ``scope``),
+        # which lists them: cycles that would keep every node they hold (all of the tree)
+        # alive until the cyclic GC finds them. Once the index is gone, cut them: the tree
+        # is freed now, and the collector never has to walk it.
+        try:
+            for s in self.all_scopes():
+                s.parent = None
+                if isinstance(s, FunctionInfo):
+                    s.cls = None
+            for site in self.calls:
+                site.scope = None  # type: ignore[assignment]
+        except Exception:  # pragma: no cover - a half-built index
+            pass
 
     # -- queries -----------------------------------------------------------------------
 
@@ -260,7 +324,15 @@ class ModuleIndex:
 
     def qualified(self, expr: cst.BaseExpression, scope: Optional[Scope]) -> Optional[str]:
         """The canonical qualified name ``expr`` refers to from ``scope``, or None."""
-        return self._qualified(expr, scope or self.scope, 0)
+        scope = scope or self.scope
+        key = (id(expr), id(scope))
+        # remembered with the expression and scope themselves (their ids stay theirs)
+        found = self._qualified_memo.get(key)
+        if found is not None:
+            return found[0]
+        name = self._qualified(expr, scope, 0)
+        self._qualified_memo[key] = (name, expr, scope)
+        return name
 
     def _qualified(self, expr: cst.BaseExpression, scope: Scope, depth: int) -> Optional[str]:
         dotted = dotted_name(expr)
@@ -283,7 +355,7 @@ class ModuleIndex:
                     if target is not None:
                         return names.canonical(target + ("." + rest if rest else ""))
                 return None
-            if isinstance(s, FunctionInfo) and head in s.param_names():
+            if isinstance(s, FunctionInfo) and head in s.param_set():
                 return None
             s = s.parent
         if head in _BUILTINS:
@@ -297,7 +369,7 @@ class ModuleIndex:
             if s.kind == "class" and s is not scope:
                 s = s.parent
                 continue
-            if isinstance(s, FunctionInfo) and name in s.param_names():
+            if isinstance(s, FunctionInfo) and name in s.param_set():
                 return s, [UNKNOWN]
             if name in s.bindings or name in s.imports:
                 return s, list(s.bindings.get(name, [UNKNOWN]))
@@ -318,21 +390,14 @@ class ModuleIndex:
         return None
 
     def parent(self, node: cst.CSTNode) -> Optional[cst.CSTNode]:
-        if self._parents is None:
-            self._parents = {}
-            stack: list[cst.CSTNode] = [self.module]
-            while stack:
-                n = stack.pop()
-                for child in iter_children(n):
-                    self._parents[id(child)] = n
-                    stack.append(child)
         return self._parents.get(id(node))
 
     def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-        p = self.parent(node)
+        parents = self._parents
+        p = parents.get(id(node))
         while p is not None:
             yield p
-            p = self.parent(p)
+            p = parents.get(id(p))
 
     def class_bases(self, cls: ClassInfo) -> list[str]:
         """Canonical names of ``cls``'s bases, following classes of this module."""
@@ -400,7 +465,10 @@ class ModuleIndex:
         # The call form: f = tf.custom_gradient(g) / tf.custom_gradient(f=g)
         for site in self.calls:
             call = site.node
-            if self.qualified(call.func, site.scope) not in names.CUSTOM_GRADIENT:
+            func = call.func
+            if not may_qualify_to(func, names.CUSTOM_GRADIENT):
+                continue  # ``x.y.f(...)``: no lookup needed
+            if self.qualified(func, site.scope) not in names.CUSTOM_GRADIENT:
                 continue
             arg = None
             for a in call.args:
@@ -457,6 +525,9 @@ class ModuleIndex:
         return False
 
 
+_HANDLERS: dict[type, dict[type, Callable[..., Optional[bool]]]] = {}
+
+
 class _IndexBuilder:
     """One pass over the tree (tfgradlint.walk: LibCST's visitors rebuild every node).
 
@@ -468,17 +539,51 @@ class _IndexBuilder:
         self.index = index
         self.scope: Scope = index.scope
         self.with_stack: list[list[cst.With]] = [[]]
-        self.handlers = {}
-        for name in dir(self):
-            if name.startswith("visit_"):
-                self.handlers[getattr(cst, name[len("visit_"):])] = getattr(self, name)
+        self.parents = index._parents
+        # the handlers by node type, as functions: bound methods kept on the builder would
+        # make it (and the index, and the tree) garbage that only the cyclic GC frees
+        cls = type(self)
+        handlers = _HANDLERS.get(cls)
+        if handlers is None:
+            handlers = _HANDLERS[cls] = {
+                getattr(cst, name[len("visit_") :]): getattr(cls, name)
+                for name in dir(cls)
+                if name.startswith("visit_")
+            }
+        self.handlers = handlers
 
     def walk(self, node: cst.CSTNode) -> None:
+        # The parent of every child is recorded here; a handler that walks the children
+        # itself records those it does not walk (``_record``, ``visit_With``).
+        children = iter_children(node)
+        parents = self.parents
+        walk = self.walk
         handler = self.handlers.get(type(node))
-        if handler is not None and handler(node) is False:
+        if handler is None:
+            for child in children:
+                parents[id(child)] = node
+                if type(child) not in LEAVES:  # nothing below, no handler
+                    walk(child)
             return
-        for child in iter_children(node):
-            self.walk(child)
+        for child in children:
+            parents[id(child)] = node
+        if handler(self, node) is False:
+            return
+        for child in children:
+            if type(child) not in LEAVES:
+                walk(child)
+
+    def _record(self, node: Optional[cst.CSTNode]) -> None:
+        """The parents below ``node``, which the index does not visit."""
+        if node is None:
+            return
+        parents = self.parents
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            for child in iter_children(n):
+                parents[id(child)] = n
+                stack.append(child)
 
     # -- scopes -------------------------------------------------------------------------
 
@@ -507,6 +612,7 @@ class _IndexBuilder:
         # Decorators and defaults are evaluated in the enclosing scope.
         for dec in node.decorators:
             self.walk(dec)
+        self._record(node.type_parameters)
         self.walk(node.params)
         if node.returns is not None:
             self.walk(node.returns)
@@ -533,6 +639,7 @@ class _IndexBuilder:
         self.index.classes.append(info)
         for dec in node.decorators:
             self.walk(dec)
+        self._record(node.type_parameters)
         for arg in list(node.bases) + list(node.keywords):
             self.walk(arg)
         self._push(info)
@@ -637,7 +744,13 @@ class _IndexBuilder:
     # -- with, calls, returns --------------------------------------------------------------
 
     def visit_With(self, node: cst.With) -> None:
+        parents = self.parents
         for item in node.items:
+            for child in iter_children(item):
+                parents[id(child)] = item
+            if item.asname is not None:
+                for child in iter_children(item.asname):
+                    parents[id(child)] = item.asname
             self.walk(item.item)
             if item.asname is not None:
                 self._bind_target(item.asname.name, UNKNOWN)

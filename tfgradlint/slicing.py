@@ -93,6 +93,7 @@ _HEAD = re.compile(r"@|\w+")
 _DEF_NAME = re.compile(r"(?:async[ \t]+)?def[ \t]+(\w+)|class[ \t]+(\w+)")
 _INDENT = re.compile(r"[ \t]*")
 _WORD = re.compile(r"\w+")
+_CHAIN_CHARS = re.compile(r"[\w.]*")
 _NEWLINES = re.compile(r"\r?\n")
 _CLAUSES = frozenset({"else", "elif", "except", "finally"})
 _TF_ROOTS = frozenset({"tensorflow", "keras", "tf_keras"})
@@ -273,9 +274,13 @@ def blank_spans(text: str, spans: Sequence[tuple[int, int]]) -> str:
     """``text`` with the lines of the sorted, disjoint ``spans`` left empty (newlines kept)."""
     parts = []
     pos = 0
+    crlf = "\r" in text
     for a, b in spans:
         parts.append(text[pos:a])
-        parts.append("".join(_NEWLINES.findall(text, a, b)))
+        if crlf:
+            parts.append("".join(_NEWLINES.findall(text, a, b)))
+        else:
+            parts.append("\n" * text.count("\n", a, b))
         pos = b
     parts.append(text[pos:])
     return "".join(parts)
@@ -480,6 +485,8 @@ _GRAPH_WORDS = (
 )
 _TAPE_WORD = "GradientTape"
 _GLOBAL_NONLOCAL = re.compile(r"\b(?:global|nonlocal)\b")
+# Its matches, found as words (``Planner.code``: the same boundaries, faster than the regex).
+_GLOBAL_NONLOCAL_WORDS = ("global", "nonlocal")
 _CG_WORD = "custom_gradient"
 _RECOMPUTE_WORD = "recompute_grad"
 
@@ -513,9 +520,16 @@ def _occurrences(text: str, word: str, start: int = 0, end: Optional[int] = None
 def _chain_head(text: str, i: int, word: str) -> str:
     """The first component of the dotted name ``...word`` whose last part starts at ``i``
     ("" when it does not start with a name: ``f().word``, ``x[0].word``, ``a . word``)."""
-    a = i
-    while a > 0 and (text[a - 1].isalnum() or text[a - 1] in "_."):
-        a -= 1
+    # the run of word characters and dots before ``i`` (``\w``: ``isalnum()`` or "_"), read
+    # backwards from a window before ``i`` (the whole way when it fills the window)
+    lo = max(i - 200, 0)
+    run = _CHAIN_CHARS.match(text[lo:i][::-1]).end()
+    if run < i - lo or lo == 0:
+        a = i - run
+    else:
+        a = i
+        while a > 0 and (text[a - 1].isalnum() or text[a - 1] in "_."):
+            a -= 1
     return (text[a:i] + word).split(".")[0]
 
 
@@ -625,16 +639,36 @@ class _Planner:
         out: set[str] = set()
         starts = self.lay.logical_starts
         text = self.text
-        i = bisect.bisect_left(starts, start)
-        while i < len(starts) and starts[i] < end:
-            a = starts[i]
-            b = starts[i + 1] if i + 1 < len(starts) else len(text)
-            i += 1
-            if "=" not in text[a:b]:
+        # the logical lines that start before ``end`` (from the one at or after ``start``),
+        # those with a "=" anywhere
+        first = bisect.bisect_left(starts, start)
+        after = bisect.bisect_left(starts, end)
+        if first >= after:
+            return out
+        region_end = starts[after] if after < len(starts) else len(text)
+        lines = []
+        j = text.find("=", starts[first], region_end)
+        while j >= 0:
+            k = bisect.bisect_right(starts, j) - 1
+            b = starts[k + 1] if k + 1 < len(starts) else len(text)
+            lines.append((starts[k], b))
+            j = text.find("=", b, region_end)
+        if not lines:
+            return out
+        # The lines' code with comments and strings blanked (offsets from ``base``): no
+        # token matched here reaches into or out of a string or comment, so the matches
+        # are those in code of the text itself.
+        base = lines[0][0]
+        code = self.blank_noncode(base, lines[-1][1])
+        eq_tokens = _EQ_TOKENS.finditer
+        for a, b in lines:
+            a -= base
+            b -= base
+            if code.find("=", a, b) < 0:
                 continue
             depth = 0
             last = -1
-            for m in self.code_matches(_EQ_TOKENS, a, b):
+            for m in eq_tokens(code, a, b):
                 tok = m.group()
                 if tok in "([{":
                     depth += 1
@@ -643,8 +677,29 @@ class _Planner:
                 elif tok == "=" and depth == 0:
                     last = m.start()
             if last > a:
-                out.update(m.group(1) for m in self.code_matches(_ATTR, a, last))
+                out.update(_ATTR.findall(code, a, last))
         return out
+
+    def blank_noncode(self, start: int, end: int) -> str:
+        """``text[start:end]`` with every comment and string (``Layout.noncode_*``) replaced
+        by as many spaces (line continuations, also in ``noncode_*``, stay)."""
+        text = self.text
+        ns, ne = self.lay.noncode_starts, self.lay.noncode_ends
+        i = bisect.bisect_right(ne, start)
+        if i >= len(ns) or ns[i] >= end:
+            return text[start:end]
+        pieces = []
+        pos = start
+        while i < len(ns) and ns[i] < end:
+            if text[ns[i]] != "\\":
+                a = max(ns[i], pos)
+                b = min(ne[i], end)
+                pieces.append(text[pos:a])
+                pieces.append(" " * (b - a))
+                pos = b
+            i += 1
+        pieces.append(text[pos:end])
+        return "".join(pieces)
 
     def attributes(self, start: int, end: int) -> set[str]:
         return {m.group(1) for m in self.code_matches(_ATTR, start, end)}
@@ -851,6 +906,14 @@ class _Planner:
                 if k is not None:
                     keep[k] = True
 
+    def keep_code_words(self, keep: list[bool], words: Iterable[str]) -> None:
+        """Keep the statements with one of ``words`` in code."""
+        for word in words:
+            for j in self.code(word):
+                k = self.statement_at(j)
+                if k is not None:
+                    keep[k] = True
+
     def keep_matching(self, keep: list[bool], pattern: "re.Pattern[str]") -> None:
         for m in pattern.finditer(self.text):
             if not self.in_code(m.start()):
@@ -921,10 +984,10 @@ def plan(
         return Plan(text, statements, full=True)
     # every import (a fix may name any module the file imports), the relevant statements
     keep = [h or bool(st.imports) for h, st in zip(hit, statements)]
-    always: list["re.Pattern[str]"] = []  # kept wherever they are (in code)
+    always: list[str] = []  # words kept wherever they are in code (as ``_GLOBAL_NONLOCAL``)
     if tape_rules:
-        always.append(_GLOBAL_NONLOCAL)
-        planner.keep_matching(keep, _GLOBAL_NONLOCAL)
+        always.extend(_GLOBAL_NONLOCAL_WORDS)
+        planner.keep_code_words(keep, _GLOBAL_NONLOCAL_WORDS)
     methods: set[str] = set()
     if cg_method_rule and _CG_WORD in seeds:
         _, cg_names = planner.relevant({_CG_WORD}, dead, planner.import_aliases({_CG_WORD}))
@@ -993,9 +1056,9 @@ def plan(
         for u, h in enumerate(hit_units):
             if h:
                 cs.mark_read(u)
-        for pattern in always:
-            for m in planner.code_matches(pattern, st.start, st.end):
-                u = cs.unit_at(m.start())
+        for word in always:
+            for j in planner.code(word, st.start, st.end):
+                u = cs.unit_at(j)
                 if u is not None:
                     cs.mark_read(u)
         for word in methods:
@@ -1061,6 +1124,11 @@ _ANALYSED_CHARS = [0]
 ANALYSED_MAX_CHARS = 16_000_000
 _MISSING = object()
 _ANALYSED_LOCK = threading.Lock()
+
+
+def analysed_if_known(text: str) -> Optional[Layout]:
+    """``analysed(text)`` when it was computed already and is still remembered, else None."""
+    return _ANALYSED.get(text)
 
 
 def analysed(text: str) -> Optional[Layout]:

@@ -9,6 +9,7 @@ Codes of other tools in the same comment (``# noqa: E501, TGL101``) are left alo
 
 from __future__ import annotations
 
+import bisect
 import io
 import re
 import tokenize
@@ -62,6 +63,43 @@ class Suppressions:
         return sorted(out, key=lambda item: (item[0].line, item[0].column))
 
 
+# Whitespace and comments before the first token of code (a backslash is code here).
+_LEADING = re.compile(r"(?:[ \t\r\n]+|#[^\r\n]*)*")
+_NOQA_WORD = re.compile("noqa", re.IGNORECASE)
+
+
+def _noqa_comments(source: str) -> Optional[list[tuple[int, int, str, bool]]]:
+    """``_comments`` restricted to the comments that mention noqa, from the comment spans
+    the slicing layout found (tfgradlint/slicing.py: its tokenizer sees the same comments
+    as ``tokenize`` in a module that compiles) instead of tokenizing the whole file. None
+    when the layout is not at hand (the caller tokenizes)."""
+    from tfgradlint.slicing import analysed_if_known
+
+    lay = analysed_if_known(source)
+    if lay is None:
+        return None
+    first_code = _LEADING.match(source).end()
+    if source.startswith("\\", first_code):
+        return None  # a line continuation before any code: leave it to tokenize
+    starts, ends = lay.noncode_starts, lay.noncode_ends
+    out = []
+    last = -1
+    line, pos = 1, 0  # the line of offset ``pos``
+    for m in _NOQA_WORD.finditer(source):
+        i = bisect.bisect_right(starts, m.start()) - 1
+        if i <= last or i < 0:
+            continue
+        a, b = starts[i], ends[i]
+        if m.end() > b or source[a] != "#":
+            continue  # in code or in a string
+        last = i
+        line += source.count("\n", pos, a)
+        pos = a
+        col = a - (source.rfind("\n", 0, a) + 1)
+        out.append((line, col, source[a:b], a < first_code))
+    return out
+
+
 def _comments(source: str) -> list[tuple[int, int, str, bool]]:
     """(line, col0, text, in_leading_block) for each comment."""
     out = []
@@ -87,7 +125,10 @@ def parse_suppressions(source: str) -> Suppressions:
     sup = Suppressions()
     if "noqa" not in source.lower():
         return sup
-    for line, col, text, leading in _comments(source):
+    comments = _noqa_comments(source)
+    if comments is None:
+        comments = _comments(source)
+    for line, col, text, leading in comments:
         for m in _NOQA.finditer(text):
             codes = None
             if m.group("codes"):

@@ -9,7 +9,8 @@ skipping fields that hold only whitespace and punctuation, in lexical order.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator
+import operator
+from typing import Callable, Iterator
 
 import libcst as cst
 
@@ -49,7 +50,19 @@ _LEXICAL_ORDER = {
     cst.ExceptStarHandler: ("type", "name", "body"),
 }
 
+# Classes whose nodes never have children that hold code (``iter_children`` is empty):
+# their fields are strings or punctuation. A walk need not look into them.
+LEAVES = frozenset(
+    {cst.Name, cst.SimpleString, cst.Integer, cst.Float, cst.Imaginary, cst.Ellipsis, cst.Pass, cst.Break, cst.Continue}
+)
+
 _FIELDS: dict[type, tuple[str, ...]] = {}
+# A class's code fields read at once (``operator.attrgetter``, always a tuple).
+_GETTERS: dict[type, Callable[[cst.CSTNode], tuple]] = {}
+# The types of field values seen, nodes and others: ``isinstance(value, cst.CSTNode)`` goes
+# through ``ABCMeta.__instancecheck__``; each type is classified once instead.
+_NODE_TYPES: set[type] = set()
+_OTHER_TYPES: set[type] = {type(None), str, tuple, list}
 
 
 def _fields_of(cls: type) -> tuple[str, ...]:
@@ -64,18 +77,53 @@ def _fields_of(cls: type) -> tuple[str, ...]:
     return fields
 
 
-def iter_children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """The node's children that can hold code, in source order."""
-    cls = type(node)
+def _getter_of(cls: type) -> Callable[[cst.CSTNode], tuple]:
     fields = _FIELDS.get(cls) or _fields_of(cls)
-    for name in fields:
-        value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            yield value
-        elif isinstance(value, (tuple, list)):
+    if not fields:
+        get: Callable[[cst.CSTNode], tuple] = lambda node: ()  # noqa: E731
+    elif len(fields) == 1:
+        one = operator.attrgetter(fields[0])
+        get = lambda node: (one(node),)  # noqa: E731
+    else:
+        get = operator.attrgetter(*fields)
+    _GETTERS[cls] = get
+    return get
+
+
+def _is_node(value: object) -> bool:
+    t = type(value)
+    if issubclass(t, cst.CSTNode):
+        _NODE_TYPES.add(t)
+        return True
+    if not issubclass(t, (tuple, list)):
+        _OTHER_TYPES.add(t)
+    return False
+
+
+def iter_children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """The node's children that can hold code, in source order (a new list)."""
+    cls = type(node)
+    get = _GETTERS.get(cls) or _getter_of(cls)
+    out: list[cst.CSTNode] = []
+    nodes = _NODE_TYPES
+    others = _OTHER_TYPES
+    for value in get(node):
+        t = type(value)
+        if t in nodes:
+            out.append(value)
+        elif t is tuple or t is list:
             for item in value:
-                if isinstance(item, cst.CSTNode):
-                    yield item
+                ti = type(item)
+                if ti in nodes or (ti not in others and _is_node(item)):
+                    out.append(item)
+        elif t in others:
+            continue
+        elif _is_node(value):
+            out.append(value)
+        elif isinstance(value, (tuple, list)):
+            out.extend(item for item in value if _is_node(item))
+    return out
+
 
 
 def walk(node: cst.CSTNode, *, into_lambdas: bool = True, into_defs: bool = True) -> Iterator[cst.CSTNode]:
@@ -85,14 +133,18 @@ def walk(node: cst.CSTNode, *, into_lambdas: bool = True, into_defs: bool = True
     (they are still yielded themselves).
     """
     stack = [node]
+    pop = stack.pop
+    extend = stack.extend
+    lam = cst.Lambda
+    defs = (cst.FunctionDef, cst.ClassDef)
     while stack:
-        n = stack.pop()
+        n = pop()
         yield n
         if n is not node:
-            if not into_lambdas and isinstance(n, cst.Lambda):
+            if not into_lambdas and type(n) is lam:
                 continue
-            if not into_defs and isinstance(n, (cst.FunctionDef, cst.ClassDef)):
+            if not into_defs and type(n) in defs:
                 continue
-        children = list(iter_children(n))
+        children = iter_children(n)
         children.reverse()
-        stack.extend(children)
+        extend(children)

@@ -50,6 +50,9 @@ WEIGHT_METHODS = ("add_weight", "add_variable")
 # -- walking ------------------------------------------------------------------------------
 
 _NESTED = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
+# LibCST's node classes have no subclasses: a set lookup by type, not ``isinstance`` through
+# ``ABCMeta.__instancecheck__``
+_NESTED_TYPES = frozenset(_NESTED)
 
 
 def own_body(fn_node: cst.CSTNode) -> cst.CSTNode:
@@ -65,7 +68,7 @@ def walk_own(root: cst.CSTNode, *, skip_eager_guards: bool = False) -> Iterator[
     stack: list[tuple[cst.CSTNode, Optional[cst.CSTNode]]] = [(root, None)]
     while stack:
         node, parent = stack.pop()
-        if parent is not None and isinstance(node, _NESTED):
+        if parent is not None and type(node) in _NESTED_TYPES:  # isinstance(node, _NESTED)
             continue
         if skip_eager_guards and isinstance(node, (cst.If, cst.IfExp)) and _mentions_eager(node.test):
             continue

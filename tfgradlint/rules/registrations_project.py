@@ -15,7 +15,7 @@ from typing import Iterator, Optional
 
 import libcst as cst
 
-from tfgradlint.index import Scope
+from tfgradlint.index import Scope, may_qualify_to
 from tfgradlint.project import REGISTRATION_CALLS, ProjectIndex, module_candidates
 from tfgradlint.rules.base import Invalid, Rule, Valid
 
@@ -39,6 +39,8 @@ _CONDITIONAL = (
     cst.DictComp,
     cst.GeneratorExp,
 )
+_CONDITIONAL_TYPES = frozenset(_CONDITIONAL)
+_REGISTRATION_NAMES = frozenset(REGISTRATION_CALLS)
 
 
 def string_value(ctx, expr: cst.BaseExpression, scope: Scope) -> Optional[str]:
@@ -69,13 +71,15 @@ def _placement(ctx, call: cst.Call) -> tuple[bool, bool]:
     unconditional = True
     in_try = False
     prev: cst.CSTNode = call
+    # LibCST's node classes have no subclasses: the ``isinstance`` tests by type, in sets
     for anc in ctx.index.ancestors(call):
-        if isinstance(anc, (cst.Try, cst.TryStar)) and prev is anc.body:
+        kind = type(anc)
+        if (kind is cst.Try or kind is cst.TryStar) and prev is anc.body:  # type: ignore[attr-defined]
             in_try = True
-        if isinstance(anc, (cst.FunctionDef, cst.ClassDef)):
-            if not isinstance(prev, cst.Decorator):
+        if kind is cst.FunctionDef or kind is cst.ClassDef:
+            if type(prev) is not cst.Decorator:
                 unconditional = False
-        elif isinstance(anc, _CONDITIONAL):
+        elif kind in _CONDITIONAL_TYPES:
             unconditional = False
         prev = anc
     return unconditional, in_try
@@ -85,6 +89,8 @@ def registrations(ctx) -> Iterator[Registration]:
     """The gradient registrations of this module, in source order."""
     for site in ctx.index.calls:
         call = site.node
+        if not may_qualify_to(call.func, _REGISTRATION_NAMES):
+            continue  # ``x.y.f(...)`` that no registration call is: no lookup needed
         q = ctx.index.qualified(call.func, site.scope)
         kind = REGISTRATION_CALLS.get(q or "")
         if kind is None:

@@ -108,7 +108,7 @@ def source_names(expr: Optional[cst.BaseExpression]) -> list[cst.Name]:
 
 
 def _poisoned(ctx) -> frozenset[str]:
-    return poisoned_names(ctx.index)
+    return poisoned_names(ctx.index, ctx.source)
 
 
 def local_values(ctx, name: str, scope: Scope) -> Optional[list[cst.BaseExpression]]:

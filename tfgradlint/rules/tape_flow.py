@@ -126,16 +126,21 @@ def analysis(ctx) -> TapeAnalysis:
     index = ctx.index
     cached = getattr(index, "_tgl_tape_analysis", None)
     if cached is None:
-        cached = _analyse_module(index)
+        cached = _analyse_module(index, ctx.source)
         index._tgl_tape_analysis = cached  # type: ignore[attr-defined]
     return cached
 
 
-def poisoned_names(index: ModuleIndex) -> frozenset[str]:
-    """Names declared global/nonlocal anywhere in the module (cached on the index)."""
+def poisoned_names(index: ModuleIndex, source: Optional[str] = None) -> frozenset[str]:
+    """Names declared global/nonlocal anywhere in the module (cached on the index).
+    ``source``: the text the module was parsed from (whole, or with statements left out):
+    without either word in it there is nothing to look for."""
     cached = getattr(index, "_tgl_poisoned", None)
     if cached is None:
-        cached = _global_and_nonlocal_names(index.module)
+        if source is not None and "global" not in source and "nonlocal" not in source:
+            cached = frozenset()
+        else:
+            cached = _global_and_nonlocal_names(index.module)
         index._tgl_poisoned = cached  # type: ignore[attr-defined]
     return cached
 
@@ -157,9 +162,9 @@ def persistence(call: cst.Call) -> Optional[bool]:
     return False
 
 
-def _analyse_module(index: ModuleIndex) -> TapeAnalysis:
+def _analyse_module(index: ModuleIndex, source: Optional[str] = None) -> TapeAnalysis:
     out = TapeAnalysis([], [])
-    poisoned = poisoned_names(index)
+    poisoned = poisoned_names(index, source)
     scopes: list[Scope] = [index.scope] + [f for f in index.functions if not f.is_lambda]
     for scope in scopes:
         if not _creates_tapes(index, scope):
@@ -193,19 +198,46 @@ class _GiveUp(Exception):
     pass
 
 
+# Expressions with no parts (``iter_children`` is empty) and no case in ``eval``.
+_LEAF_VALUES = frozenset({cst.SimpleString, cst.Integer, cst.Float, cst.Imaginary, cst.Ellipsis})
+
+
+# By node type, which case of ``_global_and_nonlocal_names`` a node is (each type's
+# ``isinstance`` answers, found once): 1 global/nonlocal, 2 a line of small statements,
+# 3 a compound statement or clause, 0 anything else.
+_STATEMENT_KINDS: dict[type, int] = {}
+
+
+def _statement_kind(node: cst.CSTNode) -> int:
+    if isinstance(node, (cst.Global, cst.Nonlocal)):
+        kind = 1
+    elif isinstance(node, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+        kind = 2
+    elif isinstance(node, (cst.BaseCompoundStatement, cst.ExceptHandler, cst.ExceptStarHandler,
+                           cst.Else, cst.Finally, cst.MatchCase)):
+        kind = 3
+    else:
+        kind = 0
+    _STATEMENT_KINDS[type(node)] = kind
+    return kind
+
+
 def _global_and_nonlocal_names(module: cst.Module) -> frozenset[str]:
     """Names some scope declares ``global`` or ``nonlocal`` (a walk over statements only)."""
     found: set[str] = set()
     stack: list = [module.body]
+    kinds = _STATEMENT_KINDS
     while stack:
         items = stack.pop()
         for node in items:
-            if isinstance(node, (cst.Global, cst.Nonlocal)):
+            kind = kinds.get(type(node))
+            if kind is None:
+                kind = _statement_kind(node)
+            if kind == 1:
                 found.update(n.name.value for n in node.names)
-            elif isinstance(node, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+            elif kind == 2:
                 stack.append(node.body)
-            elif isinstance(node, (cst.BaseCompoundStatement, cst.ExceptHandler, cst.ExceptStarHandler,
-                                   cst.Else, cst.Finally, cst.MatchCase)):
+            elif kind == 3:
                 for attr in ("body", "orelse", "handlers", "finalbody", "cases"):
                     part = getattr(node, attr, None)
                     if part is None:
@@ -731,20 +763,25 @@ class _Interpreter:
     def eval(self, expr: cst.CSTNode, state: State) -> Optional[State]:
         """The state after evaluating ``expr`` (in Python's order of evaluation)."""
         self._tick()
-        if isinstance(expr, cst.Name):
-            if expr.value in state and state[expr.value] is not TOP:
+        # LibCST's node classes have no subclasses: ``type(expr) is`` is ``isinstance``
+        # without ``ABCMeta.__instancecheck__``, for the common kinds of expression
+        kind = type(expr)
+        if kind is cst.Name:
+            if expr.value in state and state[expr.value] is not TOP:  # type: ignore[attr-defined]
                 s = dict(state)
-                s[expr.value] = TOP  # a bare use: the tape escapes or is aliased
+                s[expr.value] = TOP  # type: ignore[attr-defined]  # a bare use: the tape escapes or is aliased
                 return s
             return state
-        if isinstance(expr, cst.Call):
-            return self.eval_call(expr, state)
-        if isinstance(expr, cst.Attribute):
-            if isinstance(expr.value, cst.Name) and expr.value.value in state:
-                if expr.attr.value in ("_persistent", "_recording"):
+        if kind is cst.Call:
+            return self.eval_call(expr, state)  # type: ignore[arg-type]
+        if kind is cst.Attribute:
+            if type(expr.value) is cst.Name and expr.value.value in state:  # type: ignore[attr-defined]
+                if expr.attr.value in ("_persistent", "_recording"):  # type: ignore[attr-defined]
                     return state
-                return self.eval(expr.value, state)  # e.g. `g = tape.gradient` escapes
-            return self.eval(expr.value, state)
+                return self.eval(expr.value, state)  # type: ignore[attr-defined]  # e.g. `g = tape.gradient` escapes
+            return self.eval(expr.value, state)  # type: ignore[attr-defined]
+        if kind in _LEAF_VALUES:
+            return state  # nothing below: as the loop over its parts at the end
         if isinstance(expr, cst.IfExp):
             s = self.eval(expr.test, state)
             if s is None:
