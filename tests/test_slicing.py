@@ -383,3 +383,36 @@ def test_tape_reuse_names_the_first_call_whatever_the_addresses():
         keep.append([object() for _ in range(i * 13)])  # shift the allocations
         messages.add(lint_source(text, "m.py", rules).findings[0].message)
     assert len(messages) == 1 and "line 8" in messages.pop()
+
+
+def _lint_all(text):
+    from tfgradlint.engine import lint_source
+    from tfgradlint.rules import runtime_rules
+
+    rules = runtime_rules()
+    enabled = frozenset(r.code for r in rules) | {"TGL001"}
+    return lint_source(text, "m.py", rules, enabled=enabled)
+
+
+def test_files_that_keep_nothing_are_not_compiled(monkeypatch):
+    """CPython's parser reads a candidate file only when its plan keeps something."""
+    asked = []
+    real = slicing.compiles
+    monkeypatch.setattr(slicing, "compiles", lambda text: asked.append(text) or real(text))
+    docstring_only = '"""Example:\n\n    with tf.GradientTape() as tape:\n        y = f(x)\n"""\nimport math\n\n\ndef f(x):\n    return math.exp(x)\n'
+    assert not _lint_all(docstring_only).findings
+    assert asked == []
+    # the same, broken elsewhere: nothing analysed, nothing reported (TGL001's documented scope)
+    assert not _lint_all(docstring_only + "\ndef g():\n    return = 1\n").findings
+    assert asked == []
+    # unbalanced brackets: the layout is unsure, the whole file is parsed and TGL001 says why
+    assert [f.code for f in _lint_all(docstring_only + "\ndef g(:\n    pass\n").findings] == ["TGL001"]
+    relevant = "import tensorflow as tf\n\n\ndef step(x):\n    with tf.GradientTape() as tape:\n        y = x * x\n    return tape.gradient(y, x)\n"
+    assert not _lint_all(relevant).findings
+    assert asked == [relevant]
+
+
+def test_a_file_with_something_to_analyse_is_compiled_and_its_syntax_error_reported():
+    text = "import tensorflow as tf\n\n\n@tf.custom_gradient\ndef f(x):\n    def grad(dy):\n        return dy\n    return x, grad\n\n\ndef g(:\n    pass\n"
+    text = text.replace("def g(:\n    pass\n", "def g():\n    return = 1\n")
+    assert [f.code for f in _lint_all(text).findings] == ["TGL001"]

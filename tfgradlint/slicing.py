@@ -37,11 +37,16 @@ What is kept, for the rules in ``REVIEWED_RULES``:
   (its flow analysis walks every top-level statement), nothing is dropped.
 
 ``layout`` finds the top-level statements with a small tokenizer (strings, comments,
-brackets, line continuations) once CPython's parser and symbol table accept the file
-(``compiles``): Python 3.11's grammar, so the lexical rules are known. Anything unusual (a
-form feed, a lone ``\\r``, a file CPython rejects, a rule not reviewed) returns None and the
-engine parses the whole file as before. ``analysed`` remembers recent texts' layouts: the
-project summary of a file (tfgradlint/project.py, ``summary_keep``) and its lint share one.
+brackets, line continuations) for Python 3.11's lexical rules. A plan that keeps anything
+first asks CPython's parser and symbol table whether the file compiles (``compiled``): only
+then are the lexical rules known to hold, and only then does anything reach LibCST. A file
+whose trigger words are all in strings, comments or dead code keeps nothing and is never
+compiled (most candidate files: TFP's docstrings show ``tf.GradientTape``), so a syntax
+error elsewhere in it is not reported (TGL001 covers the files with something to
+analyse). Anything unusual (a form feed, a lone ``\\r``, a file CPython rejects, a rule not
+reviewed) returns None and the engine parses the whole file as before. ``analysed``
+remembers recent texts' layouts: the project summary of a file (tfgradlint/project.py,
+``summary_keep``) and its lint share one.
 """
 
 from __future__ import annotations
@@ -130,6 +135,9 @@ class Layout:
     # sorted, disjoint [start, end) offsets
     noncode_starts: list[int] = field(default_factory=list)
     noncode_ends: list[int] = field(default_factory=list)
+    # whether CPython compiles the module: None until a plan that keeps something asks
+    # (``compiled``)
+    compiles: Optional[bool] = None
 
 
 def supported(text: str) -> bool:
@@ -162,7 +170,8 @@ def compiles(text: str) -> bool:
 
 
 def layout(text: str) -> Optional[Layout]:
-    """The top-level statements of ``text`` (which ``compiles``), or None when unsure."""
+    """The top-level statements of ``text``, or None when unsure (trusted for linting only
+    once the text ``compiled``)."""
     starts = [0]
     depth = 0
     append = starts.append
@@ -980,6 +989,8 @@ def plan(
     )
     if not any(hit):
         return Plan(text, statements, full=False, empty=True)
+    if not compiled(text, lay):
+        return None  # the engine parses it whole and reports why it does not compile
     if tape_rules and planner.tape_at_module_level(dead):
         return Plan(text, statements, full=True)
     # every import (a fix may name any module the file imports), the relevant statements
@@ -1126,21 +1137,37 @@ _MISSING = object()
 _ANALYSED_LOCK = threading.Lock()
 
 
+def compiled(text: str, lay: Layout) -> bool:
+    """Whether ``text`` (whose layout is ``lay``) ``compiles``; asked once per layout."""
+    if lay.compiles is None:
+        lay.compiles = compiles(text)
+    return lay.compiles
+
+
 def analysed_if_known(text: str) -> Optional[Layout]:
     """``analysed(text)`` when it was computed already and is still remembered, else None."""
     return _ANALYSED.get(text)
 
 
 def analysed(text: str) -> Optional[Layout]:
-    """``layout`` and ``module_facts`` of a text that ``compiles`` (None otherwise); recent
-    texts are remembered (a file's summary and its lint ask for the same text)."""
+    """``layout`` and ``module_facts`` of a text (None when unsure); recent texts are
+    remembered (a file's summary and its lint ask for the same text).
+
+    Whether the text compiles is not checked here (``compiled``): a plan checks it before it
+    keeps anything, and most candidate files keep nothing (their trigger words are in
+    docstrings, comments or dead code), so CPython's parser never reads them. On a text
+    that does not compile, the layout may be wrong; it is then used for nothing that is
+    reported (the summary of such a file is what its statements say)."""
     found = _ANALYSED.get(text, _MISSING)
     if found is not _MISSING:
         return found  # type: ignore[return-value]
     lay: Optional[Layout] = None
-    if supported(text) and compiles(text):
-        lay = layout(text)
-        if lay is not None and not module_facts(text, lay):
+    if supported(text):
+        try:
+            lay = layout(text)
+            if lay is not None and not module_facts(text, lay):
+                lay = None
+        except (Exception, RecursionError):  # a text that does not compile, say
             lay = None
     if len(text) <= ANALYSED_MAX_CHARS:
         with _ANALYSED_LOCK:  # the language server may lint from several threads

@@ -16,7 +16,9 @@ class InvalidSyntax(Rule):
         "analyse are parsed: a file that mentions none of the rules' trigger strings "
         "(`custom_gradient`, `GradientTape`, `RegisterGradient`, `gradient_override_map`, "
         "`recompute_grad`, ...) cannot hold a gradient bug and is skipped unparsed, so its "
-        "syntax errors are left to Python and to general linters."
+        "syntax errors are left to Python and to general linters. The same holds for a file "
+        "whose trigger strings are all in docstrings, comments or code that cannot reach "
+        "TensorFlow: nothing in it is analysed, so it is not compiled either."
     )
     why = "A file that does not parse cannot be checked; it would also fail at import."
     example = "def f(:\n    pass\n"
