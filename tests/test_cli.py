@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 
 BUGGY = textwrap.dedent(
@@ -158,3 +159,25 @@ def test_static_linting_never_imports_tensorflow(tmp_path):
 def test_python_dash_m_and_console_script_agree(run_cli):
     proc = run_cli("--version")
     assert proc.returncode == 0 and "tfgradlint" in proc.stdout
+
+
+def test_the_process_exits_at_once_with_everything_written(tmp_path):
+    """``python -m tfgradlint`` skips Python's teardown (cli.entry): the exit code, a large
+    report on a pipe and an --output-file are still complete."""
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures"
+    cmd = [sys.executable, "-m", "tfgradlint", "check", "--no-cache", str(fixtures)]
+    piped = subprocess.run([*cmd, "--output-format", "json"], capture_output=True, text=True)
+    assert piped.returncode == 1, piped.stderr
+    data = json.loads(piped.stdout)
+    assert len(data) > 100
+    out = tmp_path / "report.json"
+    written = subprocess.run([*cmd, "--output-format", "json", "--output-file", str(out)],
+                             capture_output=True, text=True)
+    assert written.returncode == 1 and written.stdout == ""
+    assert json.loads(out.read_text()) == data
+    clean = subprocess.run([*cmd[:-1], str(fixtures / "seed"), "--select", "TGL403", "--quiet"],
+                           capture_output=True, text=True)
+    assert (clean.returncode, clean.stdout) == (0, "")
+    assert subprocess.run([*cmd, "--exit-zero", "--quiet"], capture_output=True).returncode == 0
+    bad = subprocess.run([*cmd, "--select", "NOPE1"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "NOPE1" in bad.stderr

@@ -1,4 +1,4 @@
-from tfgradlint.cli import main
+from tfgradlint.cli import entry
 
 if __name__ == "__main__":
-    main()
+    entry()

@@ -46,6 +46,37 @@ def main() -> None:
     """Find TensorFlow gradient bugs: custom gradients, tapes, gradient registrations."""
 
 
+def entry() -> None:
+    """The ``tfgradlint`` process (console script, ``python -m tfgradlint``): ``main``, then
+    an immediate exit once the output is flushed. Python's own teardown would free every
+    text, index and tree of the run one object at a time (about 0.06 s after a run over
+    TensorFlow Probability) for nothing: the process ends anyway. Everything the run opens
+    (worker processes, the cache, output files) is closed before ``main`` returns."""
+    import os
+
+    try:
+        main()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        code = code or 1
+    try:
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+    if "logging" in sys.modules:
+        sys.modules["logging"].shutdown()
+    os._exit(code)
+
+
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--select", multiple=True, help="Rule codes, prefixes (TGL1) or names to enable (replaces the default set).")
