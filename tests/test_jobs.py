@@ -275,3 +275,18 @@ def test_word_scan_finds_what_a_search_per_word_finds():
     texts = _texts_for_prefilter() + ["", "recompute_grad only", "radient", "NotDifferentiable('X')"]
     for text in texts:
         assert scan.search(text) == frozenset(w for w in words if w in text)
+
+
+def test_a_task_that_cannot_be_pickled_fails_at_once():
+    """It raises where it is submitted; the pool goes on (it must never wait for an answer
+    that cannot come)."""
+    from tfgradlint.workers import WorkerPool
+
+    pool = WorkerPool.start(1)
+    assert pool is not None
+    try:
+        with pytest.raises(Exception):
+            pool.submit(0, len, lambda: None)
+        assert pool.submit(0, len, "abc").result() == 3
+    finally:
+        pool.close()

@@ -46,11 +46,13 @@ class Task:
 
 def _serve(tasks: Any, results: Any) -> None:
     """A worker's loop: run each task, answer (ok, value); None ends it."""
+    import pickle
+
     while True:
         item = tasks.get()
         if item is None:
             break
-        task_id, fn, args = item
+        task_id, fn, args = pickle.loads(item)
         try:
             answer = (task_id, True, fn(*args))
         except BaseException as exc:  # reported to the runner, which decides
@@ -135,11 +137,16 @@ class WorkerPool:
             task = Task(self, -1, cost)
             task.done, task.value = True, WorkerDied("no worker process is left")
             return task
+        import pickle
+
+        # pickled here, not in the queue's feeder thread: a task that cannot be pickled
+        # raises in the caller instead of vanishing (and leaving the caller waiting)
+        payload = pickle.dumps((self._next_id + 1, fn, args), protocol=pickle.HIGHEST_PROTOCOL)
         task = Task(self, worker, cost)
         self._next_id += 1
         self._pending[worker][self._next_id] = task
         self._load[worker] += cost
-        self._queues[worker].put((self._next_id, fn, args))
+        self._queues[worker].put(payload)
         return task
 
     def broadcast(self, fn: Callable, *args: Any) -> list[Task]:
