@@ -54,10 +54,6 @@ if TYPE_CHECKING:  # pragma: no cover
 # but each worker imports LibCST: about 0.1 s).
 PARALLEL_MIN_FILES = 4
 PARALLEL_MIN_BYTES = 96 * 1024
-# With this many files to read, the workers start before reading: they import LibCST and
-# the rules while this process reads (otherwise they do it between the summaries and the
-# lint, when everything waits for them).
-EARLY_START_FILES = 100
 # Bump when what a cached result depends on changes shape.
 KEY_VERSION = 1
 
@@ -478,9 +474,6 @@ class _Run:
             unknown += 1
         # Workers prepare files while this process reads, when the run may be big enough.
         self._parallel = self.whole_project and self.jobs > 1 and unknown >= PARALLEL_MIN_FILES
-        if self._parallel and unknown >= EARLY_START_FILES and self._maybe_start_pool(self.jobs):
-            assert self.pool is not None
-            self.pool.broadcast(_worker_warm_up)
         for f in files:
             if not f.missing and f.chash is None:
                 self.read(f)
