@@ -295,6 +295,7 @@ class _File:
         "notebook",
         "done",
         "words",
+        "cost",
     )
 
     def __init__(self, sf: SourceFile) -> None:
@@ -316,6 +317,7 @@ class _File:
         # which of the run's searched words (triggers, summary triggers) the text has; None
         # until the file is read
         self.words: Optional[frozenset[str]] = None
+        self.cost: Optional[int] = None  # the guess of its lint cost (scheduling only)
 
     @property
     def in_project(self) -> bool:
@@ -350,6 +352,8 @@ class _Run:
         self._summary_tasks: dict[str, tuple[Any, int]] = {}
         # display -> the worker that prepared the file (its layout is there)
         self._home: dict[str, int] = {}
+        # display -> the prepare task that says whether the file's trigger words are in code
+        self._hint_tasks: dict[str, tuple[Any, int]] = {}
         self._rules: Optional[dict[str, Any]] = None
         self._common_keys: dict[tuple, str] = {}
         self._linted_roots: Optional[list[Path]] = None
@@ -561,13 +565,15 @@ class _Run:
         if not self._to_prepare or self.pool is None:
             return
         items = [
-            (g.sf.display, str(g.sf.path), g.text, [str(r) for r in self._roots_of(g)], summary)
+            (g.sf.display, str(g.sf.path), g.text, [str(r) for r in self._roots_of(g)], summary,
+             self.triggers_for(self.enabled_for(g)))
             for g, summary in self._to_prepare
         ]
         cost = sum(len(g.text or "") for g, _ in self._to_prepare)
         task = self.pool.submit(None, _worker_prepare, items, cost=cost)
         for i, (g, summary) in enumerate(self._to_prepare):
             self._home[g.sf.display] = task.worker
+            self._hint_tasks[g.sf.display] = (task, i)
             if summary:
                 self._summary_tasks[g.sf.display] = (task, i)
         self._to_prepare = []
@@ -654,7 +660,7 @@ class _Run:
             if entry is not None:
                 task, i = entry
                 try:
-                    s = task.result()[i]
+                    s = task.result()[i][0]
                 except Exception:  # the worker died or failed: summarised here
                     s = _NOT_DONE
             if s is _NOT_DONE:
@@ -844,15 +850,21 @@ class _Run:
         if not own:
             return list(heavy)
         strays: list[_File] = []
-        for f in sorted(heavy, key=lambda f: -len(f.text or "")):
+        for f in heavy:
+            f.cost = self._lint_cost_hint(f)
+        for f in sorted(heavy, key=lambda f: -_lint_cost(f)):
             w = self._home.get(f.sf.display)
             (own[w] if w in own else strays).append(f)
         for f in strays:
-            w = min(own, key=lambda w: (sum(len(g.text or "") for g in own[w]), w))
+            w = min(own, key=lambda w: (sum(_lint_cost(g) for g in own[w]), w))
             own[w].append(f)
+        for queue in own.values():
+            queue.sort(key=lambda f: -_lint_cost(f))
         running: list[tuple[Any, list[_File]]] = []
         crashed: list[_File] = []
-        target = BATCH_BYTES
+        # chunks of about a quarter of what is left per worker: few round trips, small
+        # ones at the end (for balance)
+        target = max(BATCH_BYTES, sum(_lint_cost(f) for f in heavy) // (4 * max(1, len(own))))
 
         def feed() -> None:
             # two lint tasks in flight per worker: one running, one waiting in its queue
@@ -892,6 +904,19 @@ class _Run:
             feed()
         return crashed
 
+    def _lint_cost_hint(self, f: _File) -> int:
+        """A guess of linting ``f``: its size, or little when its prepare step found its
+        trigger words only in comments and strings (nothing to parse: the usual case)."""
+        entry = self._hint_tasks.get(f.sf.display)
+        size = len(f.text or "")
+        if entry is None or not entry[0].done or not entry[0].ok:
+            return size
+        try:
+            in_code = entry[0].value[entry[1]][1]
+        except Exception:
+            return size
+        return size if in_code is not False else CHEAP_LINT_COST
+
     def _submit_lint(self, worker: int, chunk: list[_File], extra: dict[str, list[str]]) -> Any:
         assert self.pool is not None
         tasks = [
@@ -906,7 +931,7 @@ class _Run:
             )
             for f in chunk
         ]
-        return self.pool.submit(worker, _worker_lint_many, tasks, cost=sum(len(f.text or "") for f in chunk))
+        return self.pool.submit(worker, _worker_lint_many, tasks, cost=sum(_lint_cost(f) for f in chunk))
 
     # 5. results in file order
 
@@ -936,6 +961,9 @@ class _Run:
 
 
 _NOT_DONE = object()
+# The guessed lint cost (in bytes of source) of a file whose trigger words are all in
+# comments and strings: nothing of it is parsed.
+CHEAP_LINT_COST = 1024
 # Work is sent to workers in tasks of about this many bytes of source (largest files alone).
 BATCH_BYTES = 48 * 1024
 
@@ -946,22 +974,26 @@ def _take(own: dict[int, list], worker: int, target: int) -> list:
     queue = own.get(worker)
     if queue:
         chunk, size = [], 0
-        while queue and (not chunk or size + len(queue[0].text or "") <= target):
+        while queue and (not chunk or size + _lint_cost(queue[0]) <= target):
             f = queue.pop(0)
             chunk.append(f)
-            size += len(f.text or "")
+            size += _lint_cost(f)
         return chunk
     others = [w for w in own if own[w]]
     if not others:
         return []
-    victim = max(others, key=lambda w: (sum(len(f.text or "") for f in own[w]), -w))
+    victim = max(others, key=lambda w: (sum(_lint_cost(f) for f in own[w]), -w))
     queue = own[victim]
     chunk, size = [], 0
-    while queue and (not chunk or size + len(queue[-1].text or "") <= target):
+    while queue and (not chunk or size + _lint_cost(queue[-1]) <= target):
         f = queue.pop()
         chunk.append(f)
-        size += len(f.text or "")
+        size += _lint_cost(f)
     return chunk
+
+
+def _lint_cost(f: "_File") -> int:
+    return f.cost if f.cost is not None else len(f.text or "")
 
 
 class _LazyProject:
@@ -1149,9 +1181,10 @@ def _worker_set_project(blob: bytes) -> None:
     _WORKER["project"] = pickle.loads(blob) if blob else None
 
 
-def _worker_prepare(items: list[tuple[str, str, str, list[str], bool]]) -> list:
-    """Each file's project summary (None where none is wanted), and its statement layout,
-    which stays in this worker (slicing.analysed) for the file's lint."""
+def _worker_prepare(items: list[tuple[str, str, str, list[str], bool, tuple[str, ...]]]) -> list:
+    """Each file's (project summary or None where none is wanted, whether its trigger words
+    occur in code: None when unknown); its statement layout stays in this worker
+    (slicing.analysed) for the file's lint."""
     from tfgradlint.engine import call_with_deep_stack
     from tfgradlint.project import ProjectFile
 
@@ -1161,15 +1194,18 @@ def _worker_prepare(items: list[tuple[str, str, str, list[str], bool]]) -> list:
         from tfgradlint import slicing
 
         out: list = []
-        for display, path, text, roots, summary in items:
+        for display, path, text, roots, summary, triggers in items:
+            s = None
             if summary:
-                out.append(summarize(ProjectFile(display, Path(path), text, roots=[Path(r) for r in roots])))
-                continue
+                s = summarize(ProjectFile(display, Path(path), text, roots=[Path(r) for r in roots]))
+            in_code = None
             try:
-                slicing.analysed(text)
+                lay = slicing.analysed(text)
+                if lay is not None:
+                    in_code = slicing.mentions_in_code(text, lay, triggers)
             except Exception:  # only an optimisation: the lint computes it again
                 pass
-            out.append(None)
+            out.append((s, in_code))
         return out
 
     return call_with_deep_stack(many)

@@ -1137,6 +1137,13 @@ _MISSING = object()
 _ANALYSED_LOCK = threading.Lock()
 
 
+def mentions_in_code(text: str, lay: Layout, words: Iterable[str]) -> bool:
+    """Whether one of ``words`` occurs as an identifier in code (not only in comments and
+    strings). A scheduling hint (the runner's guess of a file's lint cost), not a plan."""
+    planner = _Planner(text, lay)
+    return any(True for w in words for _ in planner.code(w))
+
+
 def compiled(text: str, lay: Layout) -> bool:
     """Whether ``text`` (whose layout is ``lay``) ``compiles``; asked once per layout."""
     if lay.compiles is None:
