@@ -36,8 +36,8 @@ def pools(monkeypatch):
     started: list[int] = []
     real = runner.WorkerPool.start
 
-    def start(jobs):
-        pool = real(jobs)
+    def start(jobs, warm_up=None):
+        pool = real(jobs, warm_up)
         if pool is not None:
             started.append(jobs)
         return pool
@@ -89,7 +89,7 @@ def test_cli_output_is_identical(tmp_path):
 
 
 def test_small_runs_stay_serial(monkeypatch):
-    def no_pool(jobs):  # pragma: no cover - must not be called
+    def no_pool(jobs, warm_up=None):  # pragma: no cover - must not be called
         raise AssertionError("a pool was started for a small run")
 
     monkeypatch.setattr(runner.WorkerPool, "start", staticmethod(no_pool))

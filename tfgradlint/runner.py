@@ -54,6 +54,8 @@ if TYPE_CHECKING:  # pragma: no cover
 # but each worker imports LibCST: about 0.1 s).
 PARALLEL_MIN_FILES = 4
 PARALLEL_MIN_BYTES = 96 * 1024
+# A cold run over at least this many files starts its workers before reading.
+EARLY_START_FILES = 100
 # Bump when what a cached result depends on changes shape.
 KEY_VERSION = 1
 
@@ -428,6 +430,10 @@ class _Run:
         result.whole_project = self.whole_project
         if not options.no_cache:
             self.cache = self._open_cache()
+        if self.whole_project and len(files) >= EARLY_START_FILES and (self.cache is None or not self.cache.entries):
+            # A cold run over many files: the workers' warm-up (LibCST and the rules, in
+            # their zygote: tfgradlint/workers.py) runs beside this process's reading.
+            self._maybe_start_pool(self.jobs)
         try:
             self._stat_and_check(files)
             project, project_fp = self._project_phase(files) if self.whole_project else (None, None)
@@ -453,7 +459,7 @@ class _Run:
 
     def _maybe_start_pool(self, work: int) -> bool:
         if self.pool is None and self.jobs > 1 and work > 1:
-            self.pool = WorkerPool.start(min(self.jobs, work))
+            self.pool = WorkerPool.start(min(self.jobs, work), _worker_warm_up)
             if self.pool is None:
                 self.jobs = 1  # no processes to be had here: everything in this process
         return self.pool is not None
@@ -642,8 +648,6 @@ class _Run:
             self.read(f)
         if self.pool is not None:
             self._flush_prepared()
-            # LibCST and the rules are imported in each worker while this process indexes
-            self.pool.broadcast(_worker_warm_up)
         pfiles = self._project_files(files)
         by_display = {f.sf.display: f for f in pfiles}
         computed: dict[str, Any] = {}
@@ -1158,8 +1162,8 @@ with tf.compat.v1.get_default_graph().gradient_override_map({"Round": "WarmUp"})
 
 
 def _worker_warm_up() -> None:
-    """Import LibCST and the rules, lint a small text (sent to every worker while the
-    runner builds the project index, before any file is linted)."""
+    """Import LibCST and the rules, lint a small text: run once in the workers' zygote
+    (tfgradlint/workers.py), so that every worker starts warm."""
     if _WORKER.get("warm"):
         return
     _WORKER["warm"] = True
@@ -1233,7 +1237,7 @@ def _isolated_lint(f: _File, whole: bool, project: Optional["ProjectIndex"], ext
     import pickle
 
     task_error = f"{f.sf.display}: internal error: the worker process linting this file died"
-    pool = WorkerPool.start(1)
+    pool = WorkerPool.start(1)  # no warm-up: one file
     if pool is None:
         return [], [task_error], {}
     try:

@@ -3,17 +3,26 @@
 A ``concurrent.futures`` pool hands a task to whichever worker is free; the runner wants
 more control than that: a file's project summary and its lint go to the *same* worker,
 which still holds what the summary computed (the file's statement layout,
-tfgradlint/slicing.py ``analysed``), so the second step does not redo the first. Each
-worker has its own task queue (``multiprocessing.Queue``: its feeder thread buffers, so
-sending never blocks the runner) and its own result pipe (a worker's exit, even a crash,
-closes it: its unfinished tasks fail with :class:`WorkerDied`).
+tfgradlint/slicing.py ``analysed``), so the second step does not redo the first.
 
-Workers are forked where that is safe (Linux, no other thread yet), so they start with
-everything the runner has imported and read; elsewhere they are spawned.
+Each worker has its own task pipe, fed by a sender thread here (sending never blocks the
+runner), and its own result pipe: a worker's exit, even a crash, closes it, and its
+unfinished tasks fail with :class:`WorkerDied`. A task is pickled where it is submitted,
+so one that cannot be pickled raises there.
+
+Where fork is safe (Linux, no other thread yet) the workers are forked from a *zygote*:
+one process forked first, which runs the warm-up (importing LibCST and the rules, about
+0.13 s) once and then forks every worker, each starting warm. The runner forks it early,
+while it is still small, so the warm-up runs beside its own discovery and reading instead
+of once per worker. Elsewhere the workers are spawned and each runs the warm-up itself.
 """
 
 from __future__ import annotations
 
+import os
+import pickle
+import queue
+import signal
 import sys
 import threading
 from typing import Any, Callable, Optional
@@ -45,14 +54,13 @@ class Task:
 
 
 def _serve(tasks: Any, results: Any) -> None:
-    """A worker's loop: run each task, answer (ok, value); None ends it."""
-    import pickle
-
+    """A worker's loop: run each task, answer (ok, value); the end of its pipe ends it."""
     while True:
-        item = tasks.get()
-        if item is None:
+        try:
+            payload = tasks.recv_bytes()
+        except (EOFError, OSError):
             break
-        task_id, fn, args = pickle.loads(item)
+        task_id, fn, args = pickle.loads(payload)
         try:
             answer = (task_id, True, fn(*args))
         except BaseException as exc:  # reported to the runner, which decides
@@ -65,8 +73,6 @@ def _serve(tasks: Any, results: Any) -> None:
 
 
 def _picklable_error(exc: BaseException) -> BaseException:
-    import pickle
-
     try:
         pickle.dumps(exc)
         return exc
@@ -74,45 +80,109 @@ def _picklable_error(exc: BaseException) -> BaseException:
         return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
+def _zygote(
+    warm_up: Optional[Callable[[], None]], task_ends: list, result_ends: list, pids_end: Any, runner_ends: list
+) -> None:
+    """Warm up once, fork one worker per pipe pair, report their pids, wait for them."""
+    for end in runner_ends:  # forked copies of the runner's ends: a pipe whose other end
+        end.close()  # stays open here would never show a worker's (or the runner's) exit
+    if warm_up is not None:
+        try:
+            warm_up()
+        except Exception:  # only an optimisation
+            pass
+    pids = []
+    for i in range(len(task_ends)):
+        pid = os.fork()
+        if pid == 0:  # the worker: keep its own ends only (so that a death shows as EOF)
+            for j in range(len(task_ends)):
+                if j != i:
+                    task_ends[j].close()
+                    result_ends[j].close()
+            pids_end.close()
+            try:
+                _serve(task_ends[i], result_ends[i])
+            finally:
+                os._exit(0)
+        pids.append(pid)
+    for end in (*task_ends, *result_ends):
+        end.close()
+    try:
+        pids_end.send(pids)
+    finally:
+        pids_end.close()
+    for pid in pids:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+
 class WorkerPool:
     """``jobs`` worker processes; tasks go to a worker chosen by the caller."""
 
-    def __init__(self, ctx: Any, jobs: int) -> None:
+    def __init__(self, ctx: Any, jobs: int, warm_up: Optional[Callable[[], None]], zygote: bool) -> None:
         self.jobs = jobs
-        self._queues: list[Any] = []
+        self._senders: list[queue.SimpleQueue] = []
+        self._threads: list[threading.Thread] = []
         self._conns: list[Any] = []
-        self._procs: list[Any] = []
-        self._alive: list[bool] = []
-        self._pending: list[dict[int, Task]] = []
-        self._load: list[int] = []  # the cost of each worker's unfinished tasks
+        self._procs: list[Any] = []  # the zygote, or the workers
+        self._pids: Optional[list[int]] = None  # the zygote's workers, once reported
+        self._pids_conn: Any = None
+        self._alive = [True] * jobs
+        self._pending: list[dict[int, Task]] = [{} for _ in range(jobs)]
+        self._load = [0] * jobs  # the cost of each worker's unfinished tasks
         self._next_id = 0
-        for _ in range(jobs):
-            tasks = ctx.Queue()
-            reader, writer = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_serve, args=(tasks, writer), daemon=True)
+        task_pairs = [ctx.Pipe(duplex=False) for _ in range(jobs)]  # (worker reads, we write)
+        result_pairs = [ctx.Pipe(duplex=False) for _ in range(jobs)]  # (we read, worker writes)
+        if zygote:
+            pids_read, pids_write = ctx.Pipe(duplex=False)
+            runner_ends = [w for _, w in task_pairs] + [r for r, _ in result_pairs] + [pids_read]
+            proc = ctx.Process(
+                target=_zygote,
+                args=(warm_up, [r for r, _ in task_pairs], [w for _, w in result_pairs], pids_write, runner_ends),
+                daemon=True,
+            )
             proc.start()
-            writer.close()  # the worker holds the only writer: its exit closes the pipe
-            self._queues.append(tasks)
-            self._conns.append(reader)
+            pids_write.close()
+            self._pids_conn = pids_read
             self._procs.append(proc)
-            self._alive.append(True)
-            self._pending.append({})
-            self._load.append(0)
+            for r, _ in task_pairs:
+                r.close()
+            for _, w in result_pairs:
+                w.close()
+        else:
+            for (r, _), (_, w) in zip(task_pairs, result_pairs):
+                proc = ctx.Process(target=_serve, args=(r, w), daemon=True)
+                proc.start()
+                r.close()
+                w.close()  # the worker holds the only writer: its exit closes the pipe
+                self._procs.append(proc)
+        self._conns = [r for r, _ in result_pairs]
+        for _, w in task_pairs:
+            q: queue.SimpleQueue = queue.SimpleQueue()
+            t = threading.Thread(target=_send_all, args=(q, w), daemon=True, name="tfgradlint-send")
+            t.start()
+            self._senders.append(q)
+            self._threads.append(t)
+        if not zygote and warm_up is not None:
+            self.broadcast(warm_up)
 
     @classmethod
-    def start(cls, jobs: int) -> Optional["WorkerPool"]:
-        """A pool of ``jobs`` workers, or None when processes cannot be started here."""
+    def start(cls, jobs: int, warm_up: Optional[Callable[[], None]] = None) -> Optional["WorkerPool"]:
+        """A pool of ``jobs`` workers that have run ``warm_up`` (picklable by reference),
+        or None when processes cannot be started here."""
         import multiprocessing as mp
 
         if sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods():
             # fork only from a process with no other thread (a forked lock could be held)
             if threading.active_count() != 1:
                 return None
-            ctx = mp.get_context("fork")
+            ctx, zygote = mp.get_context("fork"), True
         else:
-            ctx = mp.get_context("spawn")
+            ctx, zygote = mp.get_context("spawn"), False
         try:
-            return cls(ctx, jobs)
+            return cls(ctx, jobs, warm_up, zygote)
         except Exception:
             return None
 
@@ -137,16 +207,12 @@ class WorkerPool:
             task = Task(self, -1, cost)
             task.done, task.value = True, WorkerDied("no worker process is left")
             return task
-        import pickle
-
-        # pickled here, not in the queue's feeder thread: a task that cannot be pickled
-        # raises in the caller instead of vanishing (and leaving the caller waiting)
         payload = pickle.dumps((self._next_id + 1, fn, args), protocol=pickle.HIGHEST_PROTOCOL)
         task = Task(self, worker, cost)
         self._next_id += 1
         self._pending[worker][self._next_id] = task
         self._load[worker] += cost
-        self._queues[worker].put(payload)
+        self._senders[worker].put(payload)
         return task
 
     def broadcast(self, fn: Callable, *args: Any) -> list[Task]:
@@ -187,34 +253,65 @@ class WorkerPool:
         self._pending[w].clear()
         self._load[w] = 0
 
-    def idle(self, worker: int) -> bool:
-        return self._alive[worker] and not self._pending[worker]
-
     # -- the end ---------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop the workers (after their current task) and wait for them."""
-        for w in range(self.jobs):
-            if self._alive[w]:
-                try:
-                    self._queues[w].put(None)
-                except Exception:
-                    pass
-        for w, proc in enumerate(self._procs):
+        """Stop the workers: each ends after its tasks, when its pipe closes. A zygote still
+        warming up, with nothing asked of it, is killed at once: a small run must not wait
+        for a warm-up it never needed."""
+        busy = any(self._pending[w] for w in self.alive())
+        for q in self._senders:
+            q.put(None)  # the sender closes the pipe: the worker's loop ends
+        for t in self._threads:
+            t.join()
+        if not busy and self._pids_conn is not None and not self._worker_pids():
+            self._kill_all()  # no worker forked yet
+        for proc in self._procs:
             proc.join(timeout=30)
             if proc.is_alive():  # pragma: no cover - a stuck worker
-                proc.kill()
+                self._kill_all()
                 proc.join()
+        for conn in self._conns:
             try:
-                self._conns[w].close()
-            except Exception:
+                conn.close()
+            except OSError:
                 pass
-            self._queues[w].close()
-            self._queues[w].join_thread()
+        if self._pids_conn is not None:
+            self._pids_conn.close()
 
-    def kill(self) -> None:
-        """Stop the workers now (an interrupted run)."""
+    def _kill_all(self) -> None:
+        pids = self._worker_pids()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         for proc in self._procs:
             if proc.is_alive():
                 proc.kill()
-        self.close()
+
+    def _worker_pids(self) -> list[int]:
+        """The zygote's workers ([] until it has forked them)."""
+        if self._pids is None and self._pids_conn is not None:
+            try:
+                if self._pids_conn.poll(0):
+                    self._pids = list(self._pids_conn.recv())
+            except (EOFError, OSError):
+                self._pids = []
+        return list(self._pids or [])
+
+
+def _send_all(q: "queue.SimpleQueue", conn: Any) -> None:
+    """A sender thread: write each payload to the worker's pipe; None closes it."""
+    while True:
+        payload = q.get()
+        if payload is None:
+            break
+        try:
+            conn.send_bytes(payload)
+        except OSError:  # the worker is gone: its tasks fail through its result pipe
+            break
+    try:
+        conn.close()
+    except OSError:
+        pass
