@@ -1,0 +1,89 @@
+"""tfgradlint/workers.py: addressed workers, forked warm from a zygote."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from tfgradlint.workers import WorkerDied, WorkerPool
+
+
+def _append_pid(path):  # a warm-up: records the process it ran in
+    with open(path, "a") as fh:
+        fh.write(f"{os.getpid()}\n")
+
+
+def _slow_warm_up(path):
+    time.sleep(3)
+    _append_pid(path)
+
+
+def _warm_marker():
+    return os.environ["TGL_WARM_MARKER"]
+
+
+def _warm_up_from_env():
+    _append_pid(_warm_marker())
+
+
+def _slow_warm_up_from_env():
+    _slow_warm_up(_warm_marker())
+
+
+def _getpid():
+    return os.getpid()
+
+
+@pytest.fixture
+def marker(tmp_path, monkeypatch):
+    path = tmp_path / "warm"
+    monkeypatch.setenv("TGL_WARM_MARKER", str(path))
+    return path
+
+
+def test_the_warm_up_runs_once_and_every_worker_inherits_it(marker):
+    pool = WorkerPool.start(3, _warm_up_from_env)
+    assert pool is not None
+    try:
+        pids = [pool.submit(w, _getpid).result() for w in range(3)]
+    finally:
+        pool.close()
+    warmed = marker.read_text().split()
+    assert len(warmed) == 1  # once, in the zygote
+    assert len(set(pids)) == 3 and str(os.getpid()) not in warmed
+    assert warmed[0] not in map(str, pids)
+
+
+def test_tasks_sent_before_the_workers_exist_are_answered(marker):
+    pool = WorkerPool.start(2, _warm_up_from_env)
+    assert pool is not None
+    try:
+        tasks = [pool.submit(None, len, "x" * n, cost=n) for n in range(1, 40)]
+        assert [t.result() for t in tasks] == list(range(1, 40))
+    finally:
+        pool.close()
+
+
+def test_a_dead_worker_fails_its_tasks_and_the_others_go_on():
+    pool = WorkerPool.start(2)
+    assert pool is not None
+    try:
+        doomed = pool.submit(0, os._exit, 3)
+        with pytest.raises(WorkerDied):
+            doomed.result()
+        assert pool.alive() == [1]
+        assert pool.submit(0, len, "abc").result() == 3  # sent to the live worker instead
+    finally:
+        pool.close()
+
+
+def test_closing_a_pool_that_was_never_used_does_not_wait_for_its_warm_up(marker):
+    pool = WorkerPool.start(2, _slow_warm_up_from_env)
+    assert pool is not None
+    zygote = pool._procs[0]
+    pool.close()
+    assert not zygote.is_alive()
+    time.sleep(3.5)  # the warm-up would have written by now
+    assert not marker.exists()
