@@ -866,17 +866,19 @@ class _Run:
             queue.sort(key=lambda f: -_lint_cost(f))
         running: list[tuple[Any, list[_File]]] = []
         crashed: list[_File] = []
-        # chunks of about a quarter of what is left per worker: few round trips, small
-        # ones at the end (for balance)
-        target = max(BATCH_BYTES, sum(_lint_cost(f) for f in heavy) // (4 * max(1, len(own))))
+        left = [sum(_lint_cost(f) for f in heavy)]
 
         def feed() -> None:
-            # two lint tasks in flight per worker: one running, one waiting in its queue
+            # two lint tasks in flight per worker: one running, one waiting in its queue;
+            # each about an eighth of what is left per worker (few round trips, and small
+            # ones at the end, for balance)
             for w in pool.alive():
                 while sum(1 for task, _ in running if task.worker == w) < 2:
+                    target = max(BATCH_BYTES, left[0] // (8 * max(1, len(own))))
                     chunk = _take(own, w, target)
                     if not chunk:
                         break
+                    left[0] -= sum(_lint_cost(f) for f in chunk)
                     running.append((self._submit_lint(w, chunk, extra), chunk))
 
         feed()
