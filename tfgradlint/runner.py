@@ -418,22 +418,24 @@ class _Run:
     def execute(self) -> RunResult:
         options = self.options
         result = self.result
+        if not options.no_cache:
+            self.cache = self._open_cache()
+        # A cold run over many files: the workers' warm-up (LibCST and the rules, in their
+        # zygote: tfgradlint/workers.py) runs beside this process's discovery and reading,
+        # from the moment the run is known to be big.
+        early = options.single_file is not True and (self.cache is None or not self.cache.entries)
         files = []
         for sf in discover(options.paths, self.settings_for, force_exclude=options.force_exclude):
             f = _File(sf)
             f.settings = self.settings_in(os.path.dirname(f.key))
             files.append(f)
+            if early and len(files) == EARLY_START_FILES:
+                self._maybe_start_pool(self.jobs)
         single = options.single_file
         if single is None:
             single = len(files) <= 1 and not any(p.is_dir() for p in options.paths)
         self.whole_project = not single
         result.whole_project = self.whole_project
-        if not options.no_cache:
-            self.cache = self._open_cache()
-        if self.whole_project and len(files) >= EARLY_START_FILES and (self.cache is None or not self.cache.entries):
-            # A cold run over many files: the workers' warm-up (LibCST and the rules, in
-            # their zygote: tfgradlint/workers.py) runs beside this process's reading.
-            self._maybe_start_pool(self.jobs)
         try:
             self._stat_and_check(files)
             project, project_fp = self._project_phase(files) if self.whole_project else (None, None)
