@@ -739,6 +739,10 @@ class ProjectFile:
     roots: Sequence[Path] = ()
     # whether the text has a SUMMARY_TRIGGERS word, when the caller has searched it already
     summary_candidate: Optional[bool] = None
+    # ``module_candidates(path, roots)`` and ``_has_star_import(text)``, when the caller has
+    # computed them already (the runner does while its workers prepare files)
+    module_names: Optional[list[str]] = None
+    star_import: Optional[bool] = None
 
 
 # -- the index ---------------------------------------------------------------------------------
@@ -814,7 +818,8 @@ class ProjectIndex:
         pending: list[ProjectFile] = []
         packages: dict[str, bool] = {}
         for f in files:
-            modules[f.display] = (module_candidates(f.path, f.roots, packages), f.path.stem == "__init__")
+            names = f.module_names if f.module_names is not None else module_candidates(f.path, f.roots, packages)
+            modules[f.display] = (names, f.path.stem == "__init__")
             if f.text is None or f.path.suffix not in (".py", ".pyi"):
                 continue
             candidate = f.summary_candidate
@@ -839,7 +844,8 @@ class ProjectIndex:
             found: list[tuple[str, FileSummary]] = []
             for f in pending:
                 # a star import may re-export the names without mentioning them
-                if scope.mentions(f, new) or _has_star_import(f.text or ""):
+                star = f.star_import if f.star_import is not None else _has_star_import(f.text or "")
+                if scope.mentions(f, new) or star:
                     s = summarizer(f)
                     if s is not None:
                         summaries[f.display] = s

@@ -648,9 +648,20 @@ class _Run:
         # Every file's text is needed to decide which files to summarise.
         for f in self._project_files(files):
             self.read(f)
+        pfiles = self._project_files(files)
+        facts: dict[str, tuple[list[str], bool]] = {}
         if self.pool is not None:
             self._flush_prepared()
-        pfiles = self._project_files(files)
+            # what the index needs of every file, worked out here while the workers prepare
+            from tfgradlint.project import _has_star_import, module_candidates
+
+            packages: dict[str, bool] = {}
+            for f in pfiles:
+                if f.text is not None:
+                    facts[f.sf.display] = (
+                        module_candidates(f.sf.path, self._roots_of(f), packages),
+                        _has_star_import(f.text),
+                    )
         by_display = {f.sf.display: f for f in pfiles}
         computed: dict[str, Any] = {}
 
@@ -682,6 +693,8 @@ class _Run:
                 f.text,
                 roots=self._roots_of(f),
                 summary_candidate=self._summary_candidate(f) if f.text is not None else None,
+                module_names=facts[f.sf.display][0] if f.sf.display in facts else None,
+                star_import=facts[f.sf.display][1] if f.sf.display in facts else None,
             )
             for f in pfiles
         ]
