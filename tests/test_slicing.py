@@ -121,7 +121,16 @@ def test_blanked_keeps_lines_and_columns():
     ],
 )
 def test_unsure_texts_go_the_old_way(text):
+    text = "custom_gradient(x)\n" + text  # a trigger word in code: something to analyse
     assert slicing.plan(text, {"custom_gradient"}) is None
+
+
+def test_texts_without_a_trigger_word_in_code_keep_nothing_unsure_or_not():
+    texts = ["x = '''unterminated\n", "x = " + "(" * 300 + ")" * 300 + "\n",
+             '"""custom_gradient in a docstring"""\nx = 1  # custom_gradient\n']
+    for text in texts:
+        plan = slicing.plan(text, {"custom_gradient"})
+        assert plan is not None and plan.empty
 
 
 @pytest.mark.parametrize("terms", [100, 900, 3000])

@@ -622,7 +622,7 @@ def _sliced_tree(text: str) -> Optional[ast.Module]:
     from tfgradlint import slicing
 
     lay = slicing.analysed(text)
-    if lay is None or not lay.statements:
+    if lay is None or not lay.statements or not slicing.with_facts(text, lay):
         return None
     keep = slicing.summary_keep(text, lay, SUMMARY_TRIGGERS)
     if all(keep):

@@ -138,6 +138,9 @@ class Layout:
     # whether CPython compiles the module: None until a plan that keeps something asks
     # (``compiled``)
     compiles: Optional[bool] = None
+    # whether ``module_facts`` filled the statements' bindings and imports: None until
+    # something reads them (``with_facts``); False: unsure, parse the whole file
+    facts: Optional[bool] = None
 
 
 def supported(text: str) -> bool:
@@ -974,6 +977,12 @@ def plan(
     if lay is None or not lay.statements:
         return None
     statements = lay.statements
+    triggers, names = set(triggers), set(names)
+    if not mentions_in_code(text, lay, [*triggers, *names]):
+        # no word that makes a statement relevant is in code: nothing is (most candidates)
+        return Plan(text, statements, full=False, empty=True)
+    if not with_facts(text, lay):
+        return None
     planner = _Planner(text, lay)
     seeds = set(triggers)
     raw: set[str] = set()
@@ -1139,9 +1148,24 @@ _ANALYSED_LOCK = threading.Lock()
 
 def mentions_in_code(text: str, lay: Layout, words: Iterable[str]) -> bool:
     """Whether one of ``words`` occurs as an identifier in code (not only in comments and
-    strings). A scheduling hint (the runner's guess of a file's lint cost), not a plan."""
-    planner = _Planner(text, lay)
-    return any(True for w in words for _ in planner.code(w))
+    strings)."""
+    starts, ends = lay.noncode_starts, lay.noncode_ends
+    for w in words:
+        for j in _occurrences(text, w):
+            i = bisect.bisect_right(starts, j) - 1
+            if i < 0 or j >= ends[i]:
+                return True
+    return False
+
+
+def with_facts(text: str, lay: Layout) -> bool:
+    """Fill the statements' bindings and imports (``module_facts``) once; False: unsure."""
+    if lay.facts is None:
+        try:
+            lay.facts = module_facts(text, lay)
+        except (Exception, RecursionError):
+            lay.facts = False
+    return lay.facts
 
 
 def compiled(text: str, lay: Layout) -> bool:
@@ -1157,7 +1181,8 @@ def analysed_if_known(text: str) -> Optional[Layout]:
 
 
 def analysed(text: str) -> Optional[Layout]:
-    """``layout`` and ``module_facts`` of a text (None when unsure); recent texts are
+    """``layout`` of a text (None when unsure), its ``module_facts`` computed when first
+    needed (``with_facts``: most candidate files never need them); recent texts are
     remembered (a file's summary and its lint ask for the same text).
 
     Whether the text compiles is not checked here (``compiled``): a plan checks it before it
@@ -1172,8 +1197,6 @@ def analysed(text: str) -> Optional[Layout]:
     if supported(text):
         try:
             lay = layout(text)
-            if lay is not None and not module_facts(text, lay):
-                lay = None
         except (Exception, RecursionError):  # a text that does not compile, say
             lay = None
     if len(text) <= ANALYSED_MAX_CHARS:
