@@ -47,15 +47,7 @@ RULES = [cls() for cls in all_rules() if cls.code in CODES]
 
 
 def data(result) -> tuple:
-    findings = []
-    for f in result.findings:
-        fix = None
-        if f.fix is not None:
-            fix = (f.fix.applicability, f.fix.message, tuple(
-                (e.content, e.start.row, e.start.column, e.end.row, e.end.column) for e in f.fix.edits
-            ))
-        findings.append((f.code, f.start.row, f.start.column, f.end.row, f.end.column, f.message, fix, f.subject))
-    return findings, list(result.errors), result.parsed
+    return [f.identity() for f in result.findings], list(result.errors), result.parsed
 
 
 def lint(text: str, incremental: bool) -> tuple:

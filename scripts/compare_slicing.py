@@ -35,12 +35,7 @@ def package_dir(name: str) -> Path | None:
 
 
 def finding_data(f) -> tuple:
-    fix = None
-    if f.fix is not None:
-        fix = (f.fix.applicability, f.fix.message, tuple(
-            (e.content, e.start.row, e.start.column, e.end.row, e.end.column) for e in f.fix.edits
-        ))
-    return (f.filename, f.code, f.start.row, f.start.column, f.end.row, f.end.column, f.message, fix)
+    return (f.filename, *f.identity())
 
 
 def lint(paths: list[Path], sliced: bool, select: tuple[str, ...]):

@@ -70,15 +70,7 @@ def _assembled(text: str, lines=None):
 
 
 def _data(result) -> tuple:
-    out = []
-    for f in result.findings:
-        fix = None
-        if f.fix is not None:
-            fix = (f.fix.applicability, f.fix.message, tuple(
-                (e.content, e.start.row, e.start.column, e.end.row, e.end.column) for e in f.fix.edits
-            ))
-        out.append((f.code, f.start.row, f.start.column, f.end.row, f.end.column, f.message, fix, f.subject))
-    return out, result.errors
+    return [f.identity() for f in result.findings], result.errors
 
 
 def _lint(text: str, incremental: bool, monkeypatch) -> tuple:

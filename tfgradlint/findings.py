@@ -82,6 +82,17 @@ class Finding:
     def sort_key(self) -> tuple:
         return (self.filename, self.cell or 0, self.start, self.code)
 
+    def identity(self) -> tuple:
+        """What two ways of linting must agree on, as plain data: code, range, message, the
+        fix's edits, subject (the identity checks of slicing and incremental parsing)."""
+        fix = None
+        if self.fix is not None:
+            fix = (self.fix.applicability, self.fix.message, tuple(
+                (e.content, e.start.row, e.start.column, e.end.row, e.end.column) for e in self.fix.edits
+            ))
+        return (self.code, self.start.row, self.start.column, self.end.row, self.end.column, self.message, fix,
+                self.subject)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "code": self.code,
