@@ -22,7 +22,8 @@ The steps of a run over files (DESIGN.md "The pipeline"):
 
 LibCST and the rule modules are imported only where a file passes the prefilter (the rules
 are ``tfgradlint.rules.LazyRule``s until then), so a warm run, or a run over files without
-trigger strings, never imports them; TensorFlow is never imported.
+trigger strings, never imports them (a cold run over 100+ files starts its workers' zygote
+early, which imports them in its own process); TensorFlow is never imported.
 
 In parallel (tfgradlint/workers.py), each file that may need analysis is *prepared* by one
 worker while this process is still reading (its project summary, and its statement layout,

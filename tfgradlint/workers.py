@@ -196,9 +196,6 @@ class WorkerPool:
         live = self.alive()
         return min(live, key=lambda w: (self._load[w], w)) if live else None
 
-    def load(self, worker: int) -> int:
-        return self._load[worker]
-
     def submit(self, worker: Optional[int], fn: Callable, *args: Any, cost: int = 1) -> Task:
         """Send ``fn(*args)`` to ``worker`` (None or a dead one: the least loaded)."""
         if worker is None or not self._alive[worker]:
