@@ -717,8 +717,7 @@ class _Planner:
         return {m.group(1) for m in self.code_matches(_ATTR, start, end)}
 
     def in_code(self, offset: int) -> bool:
-        i = bisect.bisect_right(self.lay.noncode_starts, offset) - 1
-        return i < 0 or offset >= self.lay.noncode_ends[i]
+        return _in_code(self.lay, offset)
 
     def code(self, word: str, start: int = 0, end: Optional[int] = None) -> Iterable[int]:
         """Offsets of ``word`` as an identifier in code (not in a comment or a string)."""
@@ -1149,13 +1148,13 @@ _ANALYSED_LOCK = threading.Lock()
 def mentions_in_code(text: str, lay: Layout, words: Iterable[str]) -> bool:
     """Whether one of ``words`` occurs as an identifier in code (not only in comments and
     strings)."""
-    starts, ends = lay.noncode_starts, lay.noncode_ends
-    for w in words:
-        for j in _occurrences(text, w):
-            i = bisect.bisect_right(starts, j) - 1
-            if i < 0 or j >= ends[i]:
-                return True
-    return False
+    return any(_in_code(lay, j) for w in words for j in _occurrences(text, w))
+
+
+def _in_code(lay: Layout, offset: int) -> bool:
+    """``offset`` is outside the layout's comments and strings."""
+    i = bisect.bisect_right(lay.noncode_starts, offset) - 1
+    return i < 0 or offset >= lay.noncode_ends[i]
 
 
 def with_facts(text: str, lay: Layout) -> bool:
