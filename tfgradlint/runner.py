@@ -365,7 +365,8 @@ class _Run:
         self._built = False  # the project index is built: no more summaries to compute
         self._scan: Optional[_WordScan] = None
         self._to_prepare: list[tuple[_File, bool]] = []
-        self._prepare_bytes = 0
+        self._to_prepare_bytes = 0  # of the files in _to_prepare
+        self._prepare_bytes = 0  # of every file queued for preparation
         self._parallel = False  # whether the workers may be started (enough work: see read)
 
     # -- settings ----------------------------------------------------------------------------
@@ -558,15 +559,16 @@ class _Run:
             if not _may_parse(f.text, self.triggers_for(f.enabled), f.enabled, None, f.words):
                 return
         self._to_prepare.append((f, summary))
+        self._to_prepare_bytes += len(f.text)
         self._prepare_bytes += len(f.text)
         if self.pool is None:
             if len(self._to_prepare) < PARALLEL_MIN_FILES or self._prepare_bytes < PARALLEL_MIN_BYTES:
                 return
             if not self._maybe_start_pool(self.jobs):
                 self._parallel = False
-                self._to_prepare = []
+                self._to_prepare, self._to_prepare_bytes = [], 0
                 return
-        if sum(len(g.text or "") for g, _ in self._to_prepare) >= BATCH_BYTES:
+        if self._to_prepare_bytes >= BATCH_BYTES:
             self._flush_prepared()
 
     def _flush_prepared(self) -> None:
@@ -578,14 +580,13 @@ class _Run:
              self.triggers_for(self.enabled_for(g)))
             for g, summary in self._to_prepare
         ]
-        cost = sum(len(g.text or "") for g, _ in self._to_prepare)
-        task = self.pool.submit(None, _worker_prepare, items, cost=cost)
+        task = self.pool.submit(None, _worker_prepare, items, cost=self._to_prepare_bytes)
         for i, (g, summary) in enumerate(self._to_prepare):
             self._home[g.sf.display] = task.worker
             self._hint_tasks[g.sf.display] = (task, i)
             if summary:
                 self._summary_tasks[g.sf.display] = (task, i)
-        self._to_prepare = []
+        self._to_prepare, self._to_prepare_bytes = [], 0
 
     def _project_files(self, files: list[_File]) -> list[_File]:
         return [f for f in files if f.in_project and not f.missing and f.error is None]
