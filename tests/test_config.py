@@ -97,3 +97,33 @@ def test_explicit_config_option(run_cli, tmp_path):
     assert codes(run_cli("check", "bad.py", "--config", "other.toml", "--output-format", "json", cwd=tmp_path)) == []
     proc = run_cli("check", "bad.py", "--config", "missing.toml", cwd=tmp_path)
     assert proc.returncode == 2
+
+
+def test_resolver_gives_one_settings_object_per_file_and_follows_links(tmp_path):
+    """What a run works out per settings (rule sets, exclude matchers, cache keys) is worked
+    out once per configuration file, not once per folder; a folder reached through a
+    symbolic link takes the configuration above its real location."""
+    import os
+
+    from tfgradlint.config import Overrides, SettingsResolver, find_config_file
+
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "pyproject.toml").write_text('[tool.tfgradlint]\nignore = ["TGL202"]\n')
+    deep = tmp_path / "proj" / "a" / "b"
+    deep.mkdir(parents=True)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "tfgradlint.toml").write_text('select = ["TGL2"]\n')
+    (tmp_path / "other" / "inner").mkdir()
+    os.symlink(tmp_path / "other" / "inner", deep / "link")
+
+    resolver = SettingsResolver(Overrides(ignore=("TGL301",)))
+    top = resolver.for_folder(str(tmp_path / "proj"))
+    assert resolver.for_folder(str(deep)) is top
+    assert resolver.for_path(deep / "x.py") is top
+    assert top.ignore == ("TGL202", "TGL301")
+    linked = resolver.for_folder(str(deep / "link"))
+    assert linked.select == ("TGL2",)
+    assert resolver.for_folder(str(deep / "link")) is linked
+    for folder in (tmp_path / "proj", deep, deep / "link", tmp_path):
+        expected = find_config_file(folder)
+        assert resolver._config_in(resolver._real(str(folder))) == expected

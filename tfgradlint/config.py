@@ -315,18 +315,60 @@ class Overrides:
 
 
 class SettingsResolver:
-    """Settings for each linted file: the nearest configuration, then the command line."""
+    """Settings for each linted file: the nearest configuration, then the command line.
+
+    One resolver serves one run: it remembers each folder's configuration file (a run over
+    a project asks for every folder) and gives the same ``Settings`` object to every folder
+    under one file (so that what is worked out per settings is worked out once)."""
 
     def __init__(self, overrides: Overrides, config_path: Optional[Path] = None) -> None:
         self.overrides = overrides
         if config_path is not None and not config_path.is_file():
             raise ConfigError(f"{config_path}: configuration file not found")
         self.fixed = load_settings(config_path.resolve()) if config_path else None
+        self._nearest: dict[str, Optional[Path]] = {}
+        self._reals: dict[str, str] = {}
+        self._applied: dict[int, tuple[Settings, Settings]] = {}
 
     def for_path(self, path: Path) -> Settings:
+        full = os.path.abspath(path)
+        return self.for_folder(full if os.path.isdir(full) else os.path.dirname(full))
+
+    def for_folder(self, folder: str) -> Settings:
+        """The settings of the files in ``folder`` (an absolute path)."""
         if self.fixed is not None:
             base = self.fixed
         else:
-            directory = path if path.is_dir() else path.parent
-            base = load_settings(find_config_file(directory))
-        return self.overrides.apply(base)
+            base = load_settings(self._config_in(self._real(folder)))
+        hit = self._applied.get(id(base))
+        if hit is None or hit[0] is not base:
+            hit = self._applied[id(base)] = (base, self.overrides.apply(base))
+        return hit[1]
+
+    def _real(self, folder: str) -> str:
+        """``os.path.realpath(folder)``: its parent's, when known, and its name unless it is
+        a symbolic link (a walk asks for a folder after its parent)."""
+        real = self._reals.get(folder)
+        if real is None:
+            parent, name = os.path.split(folder)
+            known = self._reals.get(parent)
+            if known is not None and name and name not in (".", "..") and not os.path.islink(folder):
+                real = os.path.join(known, name)
+            else:
+                real = os.path.realpath(folder)
+            self._reals[folder] = real
+        return real
+
+    def _config_in(self, real: str) -> Optional[Path]:
+        """``find_config_file`` of a resolved folder, remembered."""
+        found = self._nearest.get(real, _UNKNOWN)
+        if found is _UNKNOWN:
+            found = _config_file_in(Path(real))
+            if found is None:
+                parent = os.path.dirname(real)
+                found = self._config_in(parent) if parent != real else None
+            self._nearest[real] = found
+        return found  # type: ignore[return-value]
+
+
+_UNKNOWN: Any = object()

@@ -381,7 +381,7 @@ class _Run:
     def settings_in(self, folder: str) -> Settings:
         s = self._settings_by_dir.get(folder)
         if s is None:
-            s = self._settings_by_dir[folder] = self.resolver.for_path(Path(folder))
+            s = self._settings_by_dir[folder] = self.resolver.for_folder(folder)
         return s
 
     def settings_key(self, s: Settings) -> str:
