@@ -252,3 +252,70 @@ def test_notebook_findings_identical(path, monkeypatch):
         result = lint_notebook(text, str(path), RULES, enabled=CODES, whole_project=True, sources={})
         out.append(_data(result))
     assert out[1] == out[0]
+
+
+# -- lint work done ahead of the project index (engine.lint_ahead) ---------------------------
+
+
+@pytest.mark.parametrize("path", MIXED, ids=lambda p: str(p.relative_to(FIXTURES)))
+def test_lint_ahead_changes_nothing_and_is_used_once(path, monkeypatch):
+    from tfgradlint import engine, parsing
+
+    text = path.read_text(encoding="utf-8")
+    fresh = _data(lint_source(text, str(path), RULES, enabled=CODES, whole_project=True))
+    left = engine.lint_ahead(text, RULES, CODES)
+    parses = []
+    real_parse = parsing.parse_module
+    monkeypatch.setattr(parsing, "parse_module", lambda code: parses.append(code) or real_parse(code))
+    assert _data(lint_source(text, str(path), RULES, enabled=CODES, whole_project=True)) == fresh
+    if left == "rules":
+        assert parses == []  # the tree built ahead was used
+        assert text not in engine._AHEAD  # and forgotten
+        # a second lint parses again, with the same findings
+        assert _data(lint_source(text, str(path), RULES, enabled=CODES, whole_project=True)) == fresh
+        assert parses
+
+
+def test_lint_ahead_is_not_used_when_the_project_adds_triggers(monkeypatch):
+    """Extra trigger words (names the project index knows) change the plan: the work done
+    ahead, planned without them, is dropped."""
+    from tfgradlint import engine
+
+    text = (
+        "import tensorflow as tf\nfrom pkg.ops import scaled\n\n\n"
+        "def unrelated(x):\n    return scaled(x)\n\n\n"
+        "def train(w):\n    with tf.GradientTape() as tape:\n        y = w * 2\n"
+        "    return tape.gradient(y, w)\n"
+    )
+    fresh = _data(lint_source(text, "t.py", RULES, enabled=CODES, whole_project=True, extra_triggers=["scaled"]))
+    used = []
+    real = engine._lint_plan
+    monkeypatch.setattr(engine, "_lint_plan", lambda env, plan, active, result, ahead=None: (
+        used.append(ahead), real(env, plan, active, result, ahead))[1])
+    assert engine.lint_ahead(text, RULES, CODES) == "rules"
+    again = _data(lint_source(text, "t.py", RULES, enabled=CODES, whole_project=True, extra_triggers=["scaled"]))
+    assert again == fresh and used == [None]
+    assert text not in engine._AHEAD
+    # without extra triggers, the same text takes the work done ahead
+    assert engine.lint_ahead(text, RULES, CODES) == "rules"
+    lint_source(text, "t.py", RULES, enabled=CODES, whole_project=True)
+    assert used[-1] is not None
+
+
+def test_lint_ahead_holds_a_bounded_amount(monkeypatch):
+    from tfgradlint import engine
+
+    monkeypatch.setattr(engine, "_AHEAD", {})
+    monkeypatch.setattr(engine, "_AHEAD_CHARS", [0])
+    texts = [
+        f"import tensorflow as tf\n\n\ndef f{i}(w):\n    with tf.GradientTape() as tape:\n"
+        f"        y = w * {i}\n    return tape.gradient(y, w)\n"
+        for i in range(6)
+    ]
+    size = max(len(t) for t in texts)
+    monkeypatch.setattr(engine, "AHEAD_MAX_CHARS", 3 * size)
+    for t in texts:
+        assert engine.lint_ahead(t, RULES, CODES) == "rules"
+    assert 1 <= len(engine._AHEAD) <= 3
+    assert engine._AHEAD_CHARS[0] == sum(a.chars for a in engine._AHEAD.values()) <= 3 * size
+    assert list(engine._AHEAD) == texts[-len(engine._AHEAD):]  # the oldest went first

@@ -249,19 +249,30 @@ def _sliced(text: str, keep_names: set[str]):
     return slicing.blanked(text, lay.statements, keep)
 
 
-def _transplant(text: str, keep_names: set[str]):
+def _transplant(text: str, keep_names: set[str], compact: bool = False):
+    """A module of the imports and the ``keep_names`` statements of ``text``: their code
+    with the others' lines empty, or (``compact``) without them, and its transplant."""
     from tfgradlint.engine import _Replacer, _Transplant
     from tfgradlint.index import ModuleIndex
 
     lay = slicing.layout(text)
+    keep = [st_.kind == "import" or st_.name in keep_names for st_ in lay.statements]
+    kept = [st_ for st_, k in zip(lay.statements, keep) if k]
+    if compact:
+        dropped = [(st_.start, st_.end) for st_, k in zip(lay.statements, keep) if not k]
+        form = slicing.compacted(text, dropped, [], kept)
+        module = cst.parse_module(form.text)
+        index = ModuleIndex(module)
+        return module, index, _Transplant(_Replacer(module, form.text, index.parent, form.lines), text, form.original_row)
     sliced = _sliced(text, keep_names)
     module = cst.parse_module(sliced)
     index = ModuleIndex(module)
-    lines = [st_.line for st_ in lay.statements if st_.kind == "import" or st_.name in keep_names]
+    lines = [st_.line for st_ in kept]
     return module, index, _Transplant(_Replacer(module, sliced, index.parent, lines), text)
 
 
-def test_transplanted_fix_equals_the_whole_module_fix():
+@pytest.mark.parametrize("compact", [False, True], ids=["blanked", "compact"])
+def test_transplanted_fix_equals_the_whole_module_fix(compact):
     from tfgradlint.fixes import replaced_text
     from tfgradlint.index import ModuleIndex
 
@@ -269,7 +280,7 @@ def test_transplanted_fix_equals_the_whole_module_fix():
         "import tensorflow as tf\n\ndef dropped(a):\n    return a\n\n"
         "def kept(x):\n    return tf.sign(x)\n\n# after\ndef also_dropped():\n    pass\n"
     )
-    module, index, transplant = _transplant(text, {"kept"})
+    module, index, transplant = _transplant(text, {"kept"}, compact)
     call = next(s.node for s in index.calls if s.node.func.attr.value == "sign")
     new = call.with_changes(func=call.func.with_changes(attr=cst.Name("abs")))
     whole = cst.parse_module(text)
@@ -281,16 +292,65 @@ def test_transplanted_fix_equals_the_whole_module_fix():
     assert not transplant.failed
 
 
-def test_transplant_refuses_edits_that_reach_statements_left_out():
+@pytest.mark.parametrize("compact", [False, True], ids=["blanked", "compact"])
+def test_transplant_refuses_edits_that_reach_statements_left_out(compact):
     from tfgradlint.engine import _NeedsWholeModule
 
-    text = "import tensorflow as tf\ndef dropped(a):\n    return a\ndef kept(x):\n    return x\n"
-    module, index, transplant = _transplant(text, {"kept"})
+    # removing a statement removes its leading lines too: the blanked lines of the
+    # statement left out before it, or in the compact form, the comment above that one
+    text = "import tensorflow as tf\n# on dropped\ndef dropped(a):\n    return a\ndef kept(x):\n    return x\n"
+    module, index, transplant = _transplant(text, {"kept"}, compact)
     kept = module.body[-1]
     with pytest.raises(_NeedsWholeModule):
-        # removing the statement removes its leading (blanked) lines too
         transplant([(kept, cst.RemovalSentinel.REMOVE)])
     assert transplant.failed
+
+
+def test_compact_transplant_removes_a_statement_as_the_whole_module_does():
+    from tfgradlint.fixes import replaced_text
+    from tfgradlint.index import ModuleIndex
+
+    text = "import tensorflow as tf\ndef dropped(a):\n    return a\n# on kept\ndef kept(x):\n    return x\n"
+    module, index, transplant = _transplant(text, {"kept"}, compact=True)
+    whole = cst.parse_module(text)
+    expected = replaced_text(whole, text, [(whole.body[-1], cst.RemovalSentinel.REMOVE)], ModuleIndex(whole).parent)
+    assert transplant([(module.body[-1], cst.RemovalSentinel.REMOVE)]) == expected
+    assert expected == "import tensorflow as tf\ndef dropped(a):\n    return a\n"
+    assert not transplant.failed
+
+
+def test_compacted_removes_whole_lines_and_maps_rows_back():
+    text = (
+        "import a\n"  # 1
+        "def dropped():\n    return 1\n"  # 2-3
+        "# kept comment\n"  # 4
+        "class K:\n    def m(self):\n        pass\n    def gone(self):\n        pass\n"  # 5-9
+        "x = 1\ny = 2\n"  # 10-11
+        "def last():\n    pass"  # 12-13, no final newline
+    )
+    lay = slicing.layout(text)
+    by_line = {st_.line: st_ for st_ in lay.statements}
+    removed = [(by_line[2].start, by_line[2].end), (by_line[10].start, by_line[10].end)]
+    gone = text.index("    def gone")
+    blank = [(gone, text.index("x = 1"))]
+    kept = [by_line[1], by_line[5], by_line[11], by_line[12]]
+    form = slicing.compacted(text, removed, blank, kept)
+    assert form.text == (
+        "import a\n# kept comment\nclass K:\n    def m(self):\n        pass\n\n\n"
+        "y = 2\ndef last():\n    pass"
+    )
+    assert form.lines == [1, 3, 8, 9]
+    text_lines, form_lines = text.split("\n"), form.text.split("\n")
+    for row in range(1, len(form_lines) + 1):
+        original = form.original_row(row)
+        if form_lines[row - 1]:  # a line copied verbatim
+            assert text_lines[original - 1] == form_lines[row - 1], row
+    assert [form.original_row(r) for r in (1, 2, 3, 8, 9, 10)] == [1, 4, 5, 11, 12, 13]
+    # a statement left out at the start, two in a row, CRLF
+    crlf = "def a():\r\n    pass\r\ndef b():\r\n    pass\r\nimport c\r\n"
+    lay = slicing.layout(crlf)
+    form = slicing.compacted(crlf, [(s.start, s.end) for s in lay.statements[:2]], [], lay.statements[2:])
+    assert form.text == "import c\r\n" and form.lines == [1] and form.original_row(1) == 5
 
 
 def test_every_built_in_rule_was_reviewed_for_slicing():

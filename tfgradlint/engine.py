@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import libcst as cst
 
     from tfgradlint.context import Report
+    from tfgradlint.index import ModuleIndex
     from tfgradlint.project import ProjectIndex
     from tfgradlint.rules.base import Rule
 
@@ -219,9 +220,12 @@ def lint_source(
     if SLICING if slicing is None else slicing:
         from tfgradlint import slicing as slicer
 
+        ahead = _take_ahead(text, active, extra)
         if not active:
             # only unused-suppression checks: the module must parse, nothing else is needed
             plan = slicer.Plan(text, [], full=False, empty=True) if slicer.supported(text) and slicer.compiles(text) else None
+        elif ahead is not None:
+            plan = ahead.plan
         elif not slicer.reviewed(active):
             plan = None  # a rule whose needs slicing does not know: the whole file
         else:
@@ -232,7 +236,7 @@ def lint_source(
                 return env.finish(result)
             try:
                 with _no_gc():
-                    done = _lint_plan(env, plan, active, result)
+                    done = _lint_plan(env, plan, active, result, ahead)
             except (Exception, RecursionError):
                 done = None
             if done is not None:
@@ -333,6 +337,97 @@ def _slice_plan(text: str, active, extra):
         return None
 
 
+# -- lint work done ahead ----------------------------------------------------------------------
+#
+# A run over a project builds its index (tfgradlint/project.py) before any file is linted,
+# since rules read it. What a lint does before its rules run does not depend on the index
+# when the index adds no trigger words to the file (the usual case): the plan, LibCST's parse
+# of it and the module index. The runner's workers do that part while the index is built
+# (``lint_ahead``); ``lint_source`` takes the result, once, for the same text and rules.
+
+
+@dataclass
+class _Ahead:
+    active: frozenset[str]  # the codes of the rules it was planned for
+    plan: "object"  # slicing.Plan
+    chars: int  # of the plan's code
+    module: Optional["cst.Module"] = None
+    index: Optional["ModuleIndex"] = None
+
+
+_AHEAD: "dict[str, _Ahead]" = {}
+_AHEAD_CHARS = [0]
+# At most this many characters of planned code are held parsed at once (a worker's memory).
+AHEAD_MAX_CHARS = 12_000_000
+
+
+def lint_ahead(text: str, rules: Sequence["Rule"], enabled: Optional[frozenset[str]] = None) -> Optional[str]:
+    """Plan ``text`` for ``rules`` as ``lint_source`` does without extra triggers, and parse
+    and index what the plan keeps; remembered for ``lint_source``. What lint_source has left
+    to do: "nothing" (no statement matters, or no rule is triggered), "rules" (the tree is
+    ready), None (everything: the plan keeps the whole file the old way, or this failed)."""
+    if not SLICING:
+        return None
+    from tfgradlint import parsing
+    from tfgradlint import slicing as slicer
+
+    if parsing.INCREMENTAL:
+        return None  # the language server parses statement by statement (parse_statements)
+    enabled = enabled if enabled is not None else frozenset(r.code for r in rules)
+    active = triggered_rules(text, rules)
+    if not active:
+        return "nothing" if not ("TGL003" in enabled and "noqa" in text) else None
+    if not slicer.reviewed(active):
+        return None
+    plan = _slice_plan(text, active, [])
+    if plan is None:
+        return None
+    if plan.empty:
+        return "nothing"  # (planned again by lint_source: cheap, the layout is remembered)
+    if len(plan.text) > AHEAD_MAX_CHARS:
+        return None
+    code = plan.text if plan.compact is None else plan.compact.text
+    ahead = _Ahead(frozenset(r.code for r in active), plan, chars=len(code))
+    try:
+        with _no_gc():
+            module = parsing.parse_module(code)
+            if len(module.body) != len(plan.statements):
+                return None
+            from tfgradlint.index import ModuleIndex
+
+            ahead.module, ahead.index = module, ModuleIndex(module)
+    except (Exception, RecursionError):
+        return None
+    _drop_ahead(text)
+    while _AHEAD and _AHEAD_CHARS[0] + ahead.chars > AHEAD_MAX_CHARS:
+        _drop_ahead(next(iter(_AHEAD)))
+    _AHEAD[text] = ahead
+    _AHEAD_CHARS[0] += ahead.chars
+    # Out of the collector's sight from now on: it would walk every tree held here again
+    # and again while they wait for their lint. (Freed as usual once the lint drops them;
+    # ModuleIndex breaks its cycles.)
+    gc.freeze()
+    return "rules"
+
+
+def _drop_ahead(text: str) -> Optional[_Ahead]:
+    ahead = _AHEAD.pop(text, None)
+    if ahead is not None:
+        _AHEAD_CHARS[0] -= ahead.chars
+    return ahead
+
+
+def _take_ahead(text: str, active: Sequence["Rule"], extra: Sequence[str]) -> Optional[_Ahead]:
+    """The work ``lint_ahead`` did for ``text``, when it planned for the same rules and no
+    extra triggers (forgotten either way: it is used once)."""
+    if not _AHEAD:
+        return None
+    ahead = _drop_ahead(text)
+    if ahead is None or extra or ahead.active != frozenset(r.code for r in active):
+        return None
+    return ahead
+
+
 @contextlib.contextmanager
 def _no_gc():
     """No cyclic garbage collection while one file's trees are built and walked: LibCST
@@ -377,28 +472,40 @@ def _statement_lines(text: str, count: int) -> Optional[list[int]]:
     return [st.line for st in lay.statements]
 
 
-def _lint_plan(env: _Env, plan, active: Sequence["Rule"], result: LintResult) -> Optional[LintResult]:
+def _lint_plan(
+    env: _Env, plan, active: Sequence["Rule"], result: LintResult, ahead: Optional["_Ahead"] = None
+) -> Optional[LintResult]:
     """Lint the statements ``plan`` keeps; None when the whole module is needed after all
-    (LibCST rejects the slice, or a fix's edit reaches into a statement left out)."""
+    (LibCST rejects the slice, or a fix's edit reaches into a statement left out).
+    ``ahead``: the plan's tree and index, built before (``lint_ahead``)."""
     import libcst as cst
 
     from tfgradlint import parsing
 
     lines = [st.line for st in plan.statements]
     chunks = None
-    try:
-        if parsing.INCREMENTAL:
-            # the same tree, unchanged statements of recent lints reused (the language server)
-            module, chunks = parsing.parse_statements(plan.text, lines)
-        else:
-            module = parsing.parse_module(plan.text)  # the module compiles (slicing.compiles)
-    except (cst.ParserSyntaxError, RecursionError):
-        return None
-    if len(module.body) != len(plan.statements):
-        return None
+    # what LibCST parses: the plan's compact code, or (the language server, whose parses
+    # are by statement) its code with the statements left out as empty lines
+    compact = None if parsing.INCREMENTAL else plan.compact
+    if ahead is not None:
+        module, index = ahead.module, ahead.index
+    else:
+        index = None
+        try:
+            if parsing.INCREMENTAL:
+                # the same tree, unchanged statements of recent lints reused
+                module, chunks = parsing.parse_statements(plan.text, lines)
+            else:
+                # (the module compiles: slicing.compiles)
+                module = parsing.parse_module(plan.text if compact is None else compact.text)
+        except (cst.ParserSyntaxError, RecursionError):
+            return None
+        if len(module.body) != len(plan.statements):
+            return None
     result.parsed = True
     if not _run_rules(
-        env, module, active, lines, result, whole_module=plan.full, module_text=plan.text, chunks=chunks
+        env, module, active, lines, result, whole_module=plan.full, module_text=plan.text, chunks=chunks,
+        index=index, compact=compact,
     ):
         return None
     return result
@@ -414,16 +521,21 @@ def _run_rules(
     whole_module: bool,
     module_text: Optional[str] = None,
     chunks=None,
+    index: Optional["ModuleIndex"] = None,
+    compact=None,
 ) -> bool:
     """Index ``module`` (whose code is ``module_text``: the linted text with some
-    statements left out, unless ``whole_module``), run the rules, turn their reports into
-    findings. False (with ``result`` untouched) when a report needs the whole module."""
+    statements left out, unless ``whole_module``; or ``compact.text``, a slicing.Compact),
+    run the rules, turn their reports into findings. False (with ``result`` untouched) when
+    a report needs the whole module. ``lines``: where the module's statements start in the
+    linted text."""
     from tfgradlint.context import RuleContext
     from tfgradlint.index import ModuleIndex
 
     filename = env.filename
     try:
-        index = ModuleIndex(module)
+        if index is None:
+            index = ModuleIndex(module)
     except RecursionError:
         if not whole_module:
             return False
@@ -454,10 +566,14 @@ def _run_rules(
             errors.append(f"{filename}: internal error in {rule.code} ({type(exc).__name__}: {exc})")
     reports = ctx.reports
     code = env.text if module_text is None else module_text
-    replace = _Replacer(module, code, index.parent, lines, chunks)
-    transplant = None
-    if not whole_module and code != env.text:
-        transplant = _Transplant(replace, env.text)
+    if compact is not None:
+        replace = _Replacer(module, compact.text, index.parent, compact.lines, chunks)
+        transplant = _Transplant(replace, env.text, compact.original_row)
+    else:
+        replace = _Replacer(module, code, index.parent, lines, chunks)
+        transplant = None
+        if not whole_module and code != env.text:
+            transplant = _Transplant(replace, env.text)
     try:
         findings = _to_findings(
             module, reports, filename, env.text, index.parent, errors, positions, transplant,
@@ -572,14 +688,17 @@ class _Transplant:
     """Node replacements on a module of some of the text's statements, as the whole text
     after them: the change is made on the module's code (``_Replacer``), then made at the
     same lines and columns of the whole text, where the changed code is the same (kept
-    statements are verbatim). ``fixes.edits_for_spec`` then takes the smallest edit on the
-    whole text, as for the whole module. When the changed range reaches into a statement
-    left out, ``failed`` is set: the engine lints the whole module instead."""
+    statements are verbatim). ``original_row``: the text's row of each row of the module's
+    code, when that code lacks the lines of some statements (slicing.Compact); else rows are
+    the same. ``fixes.edits_for_spec`` then takes the smallest edit on the whole text, as
+    for the whole module. When the changed range reaches into a statement left out,
+    ``failed`` is set: the engine lints the whole module instead."""
 
-    def __init__(self, replace: "_Replacer", text: str) -> None:
+    def __init__(self, replace: "_Replacer", text: str, original_row=None) -> None:
         self.replace = replace
         self.module_text = replace.code
         self.text = text
+        self.original_row = original_row if original_row is not None else (lambda row: row)
         self.module_starts: list[int] = []
         self.starts: list[int] = []
         self.failed = False
@@ -594,29 +713,33 @@ class _Transplant:
         edit = text_edit(self.module_text, new, self.module_starts)
         if edit is None:
             return self.text
+        first, last = self.original_row(edit.start.row), self.original_row(edit.end.row)
         try:
+            if last - first != edit.end.row - edit.start.row:
+                raise ValueError("the edit spans lines left out")
             a = to_offset(self.module_starts, len(self.module_text), edit.start)
             b = to_offset(self.module_starts, len(self.module_text), edit.end)
-            fa = to_offset(self.starts, len(self.text), edit.start)
-            fb = to_offset(self.starts, len(self.text), edit.end)
+            fa = to_offset(self.starts, len(self.text), Position(first, edit.start.column))
+            fb = to_offset(self.starts, len(self.text), Position(last, edit.end.column))
         except Exception:
             self.failed = True
             raise _NeedsWholeModule() from None
-        if self.module_text[a:b] != self.text[fa:fb] or self._touches_blanked(edit):
+        if self.module_text[a:b] != self.text[fa:fb] or self._touches_blanked(edit, first):
             self.failed = True
             raise _NeedsWholeModule()
         return self.text[:fa] + edit.content + self.text[fb:]
 
-    def _touches_blanked(self, edit) -> bool:
-        """The edit's lines include one that differs between the two texts."""
+    def _touches_blanked(self, edit, first: int) -> bool:
+        """The edit's lines include one that differs between the two texts (its first line
+        is row ``first`` of the text)."""
         ms, fs = self.module_starts, self.starts
-        for line in range(edit.start.row, edit.end.row + 1):
-            i = line - 1
-            if i >= len(ms) or i >= len(fs):
+        for k in range(edit.end.row - edit.start.row + 1):
+            i, j = edit.start.row - 1 + k, first - 1 + k
+            if i >= len(ms) or j >= len(fs):
                 return True
             m_end = ms[i + 1] if i + 1 < len(ms) else len(self.module_text)
-            f_end = fs[i + 1] if i + 1 < len(fs) else len(self.text)
-            if self.module_text[ms[i] : m_end] != self.text[fs[i] : f_end]:
+            f_end = fs[j + 1] if j + 1 < len(fs) else len(self.text)
+            if self.module_text[ms[i] : m_end] != self.text[fs[j] : f_end]:
                 return True
         return False
 

@@ -355,7 +355,7 @@ class _Run:
         self._summary_tasks: dict[str, tuple[Any, int]] = {}
         # display -> the worker that prepared the file (its layout is there)
         self._home: dict[str, int] = {}
-        # display -> the prepare task that says whether the file's trigger words are in code
+        # display -> the prepare task that says what the file's lint has left to do
         self._hint_tasks: dict[str, tuple[Any, int]] = {}
         self._rules: Optional[dict[str, Any]] = None
         self._common_keys: dict[tuple, str] = {}
@@ -577,7 +577,7 @@ class _Run:
             return
         items = [
             (g.sf.display, str(g.sf.path), g.text, [str(r) for r in self._roots_of(g)], summary,
-             self.triggers_for(self.enabled_for(g)))
+             tuple(sorted(self.enabled_for(g))))
             for g, summary in self._to_prepare
         ]
         task = self.pool.submit(None, _worker_prepare, items, cost=self._to_prepare_bytes)
@@ -872,7 +872,7 @@ class _Run:
             return list(heavy)
         strays: list[_File] = []
         for f in heavy:
-            f.cost = self._lint_cost_hint(f)
+            f.cost = self._lint_cost_hint(f, extra.get(f.sf.display, []))
         for f in sorted(heavy, key=lambda f: -_lint_cost(f)):
             w = self._home.get(f.sf.display)
             (own[w] if w in own else strays).append(f)
@@ -927,18 +927,23 @@ class _Run:
             feed()
         return crashed
 
-    def _lint_cost_hint(self, f: _File) -> int:
-        """A guess of linting ``f``: its size, or little when its prepare step found its
-        trigger words only in comments and strings (nothing to parse: the usual case)."""
+    def _lint_cost_hint(self, f: _File, extra: list[str]) -> int:
+        """A guess of linting ``f``: its size, or little when its prepare step found nothing
+        to parse (its trigger words only in comments and strings: the usual case) or parsed
+        what there is (engine.lint_ahead), unless the project adds trigger words."""
         entry = self._hint_tasks.get(f.sf.display)
         size = len(f.text or "")
-        if entry is None or not entry[0].done or not entry[0].ok:
+        if extra or entry is None or not entry[0].done or not entry[0].ok:
             return size
         try:
-            in_code = entry[0].value[entry[1]][1]
+            left = entry[0].value[entry[1]][1]
         except Exception:
             return size
-        return size if in_code is not False else CHEAP_LINT_COST
+        if left == "nothing":
+            return CHEAP_LINT_COST
+        if left == "rules":
+            return max(CHEAP_LINT_COST, size // RULES_SHARE)
+        return size
 
     def _submit_lint(self, worker: int, chunk: list[_File], extra: dict[str, list[str]]) -> Any:
         assert self.pool is not None
@@ -987,6 +992,8 @@ _NOT_DONE = object()
 # The guessed lint cost (in bytes of source) of a file whose trigger words are all in
 # comments and strings: nothing of it is parsed.
 CHEAP_LINT_COST = 1024
+# About the share of a file's lint cost its rules take, once its plan is parsed and indexed.
+RULES_SHARE = 8
 # Work is sent to workers in tasks of about this many bytes of source (largest files alone).
 BATCH_BYTES = 48 * 1024
 
@@ -1205,30 +1212,26 @@ def _worker_set_project(blob: bytes) -> None:
 
 
 def _worker_prepare(items: list[tuple[str, str, str, list[str], bool, tuple[str, ...]]]) -> list:
-    """Each file's (project summary or None where none is wanted, whether its trigger words
-    occur in code: None when unknown); its statement layout stays in this worker
-    (slicing.analysed) for the file's lint."""
-    from tfgradlint.engine import call_with_deep_stack
+    """Each file's (project summary or None where none is wanted, what its lint has left to
+    do: engine.lint_ahead). What the lint needs stays in this worker (its statement layout,
+    slicing.analysed; its parsed plan, engine.lint_ahead) for the file's lint."""
+    from tfgradlint.engine import call_with_deep_stack, lint_ahead
     from tfgradlint.project import ProjectFile
 
     summarize = _default_summarizer()
 
     def many() -> list:
-        from tfgradlint import slicing
-
         out: list = []
-        for display, path, text, roots, summary, triggers in items:
+        for display, path, text, roots, summary, codes in items:
             s = None
             if summary:
                 s = summarize(ProjectFile(display, Path(path), text, roots=[Path(r) for r in roots]))
-            in_code = None
+            left = None
             try:
-                lay = slicing.analysed(text)
-                if lay is not None:
-                    in_code = slicing.mentions_in_code(text, lay, triggers)
-            except Exception:  # only an optimisation: the lint computes it again
+                left = lint_ahead(text, _worker_rules(codes), frozenset(codes))
+            except Exception:  # only an optimisation: the lint does it all
                 pass
-            out.append((s, in_code))
+            out.append((s, left))
         return out
 
     return call_with_deep_stack(many)
