@@ -260,7 +260,7 @@ def _transplant(text: str, keep_names: set[str], compact: bool = False):
     kept = [st_ for st_, k in zip(lay.statements, keep) if k]
     if compact:
         dropped = [(st_.start, st_.end) for st_, k in zip(lay.statements, keep) if not k]
-        form = slicing.compacted(text, dropped, [], kept)
+        form = slicing.compacted(text, dropped, kept)
         module = cst.parse_module(form.text)
         index = ModuleIndex(module)
         return module, index, _Transplant(_Replacer(module, form.text, index.parent, form.lines), text, form.original_row)
@@ -330,27 +330,47 @@ def test_compacted_removes_whole_lines_and_maps_rows_back():
     )
     lay = slicing.layout(text)
     by_line = {st_.line: st_ for st_ in lay.statements}
-    removed = [(by_line[2].start, by_line[2].end), (by_line[10].start, by_line[10].end)]
     gone = text.index("    def gone")
-    blank = [(gone, text.index("x = 1"))]
+    removed = [(by_line[2].start, by_line[2].end), (gone, text.index("x = 1")), (by_line[10].start, by_line[10].end)]
     kept = [by_line[1], by_line[5], by_line[11], by_line[12]]
-    form = slicing.compacted(text, removed, blank, kept)
-    assert form.text == (
-        "import a\n# kept comment\nclass K:\n    def m(self):\n        pass\n\n\n"
-        "y = 2\ndef last():\n    pass"
-    )
-    assert form.lines == [1, 3, 8, 9]
+    form = slicing.compacted(text, removed, kept)
+    assert form.text == "import a\n# kept comment\nclass K:\n    def m(self):\n        pass\ny = 2\ndef last():\n    pass"
+    assert form.lines == [1, 3, 6, 7]
     text_lines, form_lines = text.split("\n"), form.text.split("\n")
     for row in range(1, len(form_lines) + 1):
-        original = form.original_row(row)
-        if form_lines[row - 1]:  # a line copied verbatim
-            assert text_lines[original - 1] == form_lines[row - 1], row
-    assert [form.original_row(r) for r in (1, 2, 3, 8, 9, 10)] == [1, 4, 5, 11, 12, 13]
-    # a statement left out at the start, two in a row, CRLF
+        assert text_lines[form.original_row(row) - 1] == form_lines[row - 1], row
+    assert [form.original_row(r) for r in range(1, 9)] == [1, 4, 5, 6, 7, 11, 12, 13]
+    # statements left out at the start, two in a row, CRLF
     crlf = "def a():\r\n    pass\r\ndef b():\r\n    pass\r\nimport c\r\n"
     lay = slicing.layout(crlf)
-    form = slicing.compacted(crlf, [(s.start, s.end) for s in lay.statements[:2]], [], lay.statements[2:])
+    form = slicing.compacted(crlf, [(s.start, s.end) for s in lay.statements[:2]], lay.statements[2:])
     assert form.text == "import c\r\n" and form.lines == [1] and form.original_row(1) == 5
+
+
+def test_positions_in_a_class_with_methods_left_out_are_the_files():
+    """Methods left out of a kept class are removed from the parsed code: positions inside
+    the class, after them, are moved back to the file's rows."""
+    from tfgradlint.engine import NodePositions
+    from tfgradlint.index import ModuleIndex
+
+    text = (
+        "import tensorflow as tf\n\n\ndef unrelated():\n    return 1\n\n\n"
+        "class Layer(object):\n    def a(self):\n        return 1\n\n    def b(self):\n        return 2\n\n"
+        "    def train(self, w):\n        with tf.GradientTape() as tape:\n            y = w * 2\n"
+        "        return tape.gradient(y, w)\n"
+    )
+    plan = slicing.plan(text, {"GradientTape"}, tape_rules=True)
+    assert plan is not None and plan.compact is not None
+    assert "def a" not in plan.compact.text and "unrelated" not in plan.compact.text
+    module = cst.parse_module(plan.compact.text)
+    index = ModuleIndex(module)
+    positions = NodePositions(module, plan.compact.lines, index.parent, None, plan.compact.original_row)
+    whole = cst.MetadataWrapper(cst.parse_module(text)).resolve(PositionProvider)
+    by_code = {cst.Module([]).code_for_node(n): r for n, r in whole.items() if isinstance(n, cst.Call)}
+    calls = [s.node for s in index.calls]
+    assert calls
+    for call in calls:
+        assert positions[call] == by_code[cst.Module([]).code_for_node(call)]
 
 
 def test_every_built_in_rule_was_reviewed_for_slicing():

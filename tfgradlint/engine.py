@@ -542,7 +542,10 @@ def _run_rules(
         if "TGL001" in env.enabled:
             result.findings.append(meta_finding("TGL001", "cannot analyse: the code is nested too deeply", filename))
         return True
-    positions = NodePositions(module, lines, index.parent, chunks)
+    if compact is not None:
+        positions = NodePositions(module, compact.lines, index.parent, chunks, compact.original_row)
+    else:
+        positions = NodePositions(module, lines, index.parent, chunks)
     ctx = RuleContext(
         filename=filename,
         source=env.text,
@@ -829,11 +832,16 @@ class NodePositions:
     line, are computed once and remembered with the chunk for the next lints.
     """
 
-    def __init__(self, module: "cst.Module", lines: Optional[Sequence[int]], parent_of, chunks=None) -> None:
+    def __init__(
+        self, module: "cst.Module", lines: Optional[Sequence[int]], parent_of, chunks=None, original_row=None
+    ) -> None:
         self.module = module
         self.lines = lines
         self.parent_of = parent_of
         self.chunks = chunks
+        # the module's code lacks some lines of the text (slicing.Compact): its rows, and
+        # ``lines``, are the code's; positions are given in the text's rows
+        self.original_row = original_row
         self._full = None
         self._by_statement: dict[int, tuple[object, int, object]] = {}
         self._index: Optional[dict[int, int]] = None
@@ -850,6 +858,17 @@ class NodePositions:
             return default
 
     def __getitem__(self, node):
+        rng = self._code_range(node)
+        if self.original_row is None:
+            return rng
+        from libcst.metadata import CodePosition, CodeRange
+
+        row = self.original_row
+        return CodeRange(
+            CodePosition(row(rng.start.line), rng.start.column), CodePosition(row(rng.end.line), rng.end.column)
+        )
+
+    def _code_range(self, node):
         if self.lines is None or self.parent_of is None:
             return self._whole()[node]
         top = node
