@@ -223,7 +223,7 @@ def test_prefilter_matches_the_engine(extra_codes):
     assert skipped > 50
 
 
-def _dying_prepare(items):  # replaces runner._worker_prepare in the workers
+def _dying_prepare(items):  # replaces the prepare steps (summaries, lint ahead) in the workers
     if os.getpid() != PARENT:
         os._exit(3)
     raise AssertionError("not in a worker")
@@ -233,12 +233,13 @@ def test_pool_broken_while_indexing_falls_back(pools, monkeypatch):
     """Every worker dies preparing files: the summaries and the linting are done here."""
     monkeypatch.setattr(runner, "BATCH_BYTES", 1)
     serial = _data(_run(FIXTURES / "project", jobs=1))
-    monkeypatch.setattr(runner, "_worker_prepare", _dying_prepare)
+    monkeypatch.setattr(runner, "_worker_summarize", _dying_prepare)
+    monkeypatch.setattr(runner, "_worker_lint_ahead", _dying_prepare)
     assert _data(_run(FIXTURES / "project", jobs=2)) == serial
     assert pools
 
 
-def _prepare_then_die_once(items):  # the first worker to prepare dies; the others work
+def _prepare_then_die_once(items):  # the first worker to summarise dies; the others work
     import fcntl
 
     marker = os.environ["TGL_TEST_DIE_MARKER"]
@@ -251,10 +252,10 @@ def _prepare_then_die_once(items):  # the first worker to prepare dies; the othe
     os.close(fd)
     if first:
         os._exit(3)
-    return _REAL_PREPARE(items)
+    return _REAL_SUMMARIZE(items)
 
 
-_REAL_PREPARE = runner._worker_prepare
+_REAL_SUMMARIZE = runner._worker_summarize
 
 
 def test_one_worker_dying_leaves_the_others_working(pools, monkeypatch, tmp_path):
@@ -262,7 +263,7 @@ def test_one_worker_dying_leaves_the_others_working(pools, monkeypatch, tmp_path
     monkeypatch.setattr(runner, "BATCH_BYTES", 1)
     serial = _data(_run(FIXTURES, jobs=1))
     monkeypatch.setenv("TGL_TEST_DIE_MARKER", str(tmp_path / "died"))
-    monkeypatch.setattr(runner, "_worker_prepare", _prepare_then_die_once)
+    monkeypatch.setattr(runner, "_worker_summarize", _prepare_then_die_once)
     assert _data(_run(FIXTURES, jobs=3)) == serial
     assert (tmp_path / "died").read_bytes() == b"died"
 

@@ -87,3 +87,26 @@ def test_closing_a_pool_that_was_never_used_does_not_wait_for_its_warm_up(marker
     assert not zygote.is_alive()
     time.sleep(3.5)  # the warm-up would have written by now
     assert not marker.exists()
+
+
+def _stamp_after(seconds):
+    time.sleep(seconds)
+    return time.monotonic()
+
+
+def test_urgent_tasks_run_before_the_waiting_ones():
+    """A worker reads every task waiting in its pipe before it starts the next: the urgent
+    one sent last runs before the ordinary ones sent before it (but after the running one)."""
+    pool = WorkerPool.start(1)
+    assert pool is not None
+    try:
+        pool.submit(0, _stamp_after, 0.0).result()  # the worker is up
+        running = pool.submit(0, _stamp_after, 0.4)
+        time.sleep(0.1)  # and has started it
+        waiting = [pool.submit(0, _stamp_after, 0.01) for _ in range(3)]
+        urgent = pool.submit(0, _stamp_after, 0.0, urgent=True)
+        stamps = [t.result() for t in waiting]
+        assert running.result() < urgent.result() < min(stamps)
+        assert stamps == sorted(stamps)  # the others in the order sent
+    finally:
+        pool.close()

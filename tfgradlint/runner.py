@@ -353,9 +353,8 @@ class _Run:
         self._enabled: dict[tuple[int, Optional[str]], frozenset[str]] = {}
         # display -> (task, position) of a summary a worker computes
         self._summary_tasks: dict[str, tuple[Any, int]] = {}
-        # display -> the worker that prepared the file (its layout is there)
-        self._home: dict[str, int] = {}
-        # display -> the prepare task that says what the file's lint has left to do
+        # display -> the prepare task (its worker holds the file's layout and parsed plan)
+        # and where in its answer is what the file's lint has left to do
         self._hint_tasks: dict[str, tuple[Any, int]] = {}
         self._rules: Optional[dict[str, Any]] = None
         self._common_keys: dict[tuple, str] = {}
@@ -364,9 +363,13 @@ class _Run:
         self._abs_roots: dict[Path, tuple[str, ...]] = {}
         self._built = False  # the project index is built: no more summaries to compute
         self._scan: Optional[_WordScan] = None
-        self._to_prepare: list[tuple[_File, bool]] = []
-        self._to_prepare_bytes = 0  # of the files in _to_prepare
+        # files waiting to be sent to the workers, by kind of work, and their bytes
+        self._to_summarize: list[_File] = []
+        self._to_summarize_bytes = 0
+        self._to_ahead: list[_File] = []
+        self._to_ahead_bytes = 0
         self._prepare_bytes = 0  # of every file queued for preparation
+        self._prepare_files = 0
         self._parallel = False  # whether the workers may be started (enough work: see read)
 
     # -- settings ----------------------------------------------------------------------------
@@ -545,8 +548,10 @@ class _Run:
         return f.in_project and any(t in words for t in getattr(project_mod, "SUMMARY_TRIGGERS", ()))
 
     def _want_prepared(self, f: _File) -> None:
-        """Queue ``f`` for a worker when it may need analysis: its summary (unless cached)
-        and its statement layout, which the same worker reuses when it lints the file."""
+        """Queue ``f`` for the workers when it may need analysis: its summary (unless cached)
+        and the part of its lint that the project index does not change (engine.lint_ahead).
+        Summaries go first: the runner needs them all to build the index, and builds it while
+        the workers go on with the lints' part."""
         if f.text is None or f.notebook:
             return
         summary = self._summary_candidate(f)
@@ -554,39 +559,51 @@ class _Run:
             found, _ = self.cache.summary(f.key, f.chash, self._summary_key(f))
             if found:
                 summary = False
-        if not summary:
-            f.enabled = self.enabled_for(f)
-            if not _may_parse(f.text, self.triggers_for(f.enabled), f.enabled, None, f.words):
-                return
-        self._to_prepare.append((f, summary))
-        self._to_prepare_bytes += len(f.text)
-        self._prepare_bytes += len(f.text)
+        f.enabled = self.enabled_for(f)
+        ahead = _may_parse(f.text, self.triggers_for(f.enabled), f.enabled, None, f.words)
+        if not summary and not ahead:
+            return
+        size = len(f.text)
+        if summary:
+            self._to_summarize.append(f)
+            self._to_summarize_bytes += size
+        if ahead:
+            self._to_ahead.append(f)
+            self._to_ahead_bytes += size
+        self._prepare_bytes += size
+        self._prepare_files += 1
         if self.pool is None:
-            if len(self._to_prepare) < PARALLEL_MIN_FILES or self._prepare_bytes < PARALLEL_MIN_BYTES:
+            if self._prepare_files < PARALLEL_MIN_FILES or self._prepare_bytes < PARALLEL_MIN_BYTES:
                 return
             if not self._maybe_start_pool(self.jobs):
                 self._parallel = False
-                self._to_prepare, self._to_prepare_bytes = [], 0
+                self._to_summarize, self._to_ahead = [], []
+                self._to_summarize_bytes = self._to_ahead_bytes = 0
                 return
-        if self._to_prepare_bytes >= BATCH_BYTES:
+        if self._to_summarize_bytes >= BATCH_BYTES or self._to_ahead_bytes >= BATCH_BYTES:
             self._flush_prepared()
 
     def _flush_prepared(self) -> None:
-        """Send the files queued so far to the least loaded worker, as one task."""
-        if not self._to_prepare or self.pool is None:
+        """Send the files queued so far to the least loaded worker: their summaries as an
+        urgent task (the runner needs them all to build the project index), the part of
+        their lints the index does not change as another (done while the index is built)."""
+        if self.pool is None or not (self._to_summarize or self._to_ahead):
             return
-        items = [
-            (g.sf.display, str(g.sf.path), g.text, [str(r) for r in self._roots_of(g)], summary,
-             tuple(sorted(self.enabled_for(g))))
-            for g, summary in self._to_prepare
-        ]
-        task = self.pool.submit(None, _worker_prepare, items, cost=self._to_prepare_bytes)
-        for i, (g, summary) in enumerate(self._to_prepare):
-            self._home[g.sf.display] = task.worker
-            self._hint_tasks[g.sf.display] = (task, i)
-            if summary:
+        self.pool.collect(block=False)  # each worker's unfinished work, as of now
+        worker = self.pool.least_loaded()
+        if self._to_summarize:
+            items = [(g.sf.display, str(g.sf.path), g.text, [str(r) for r in self._roots_of(g)])
+                     for g in self._to_summarize]
+            task = self.pool.submit(worker, _worker_summarize, items, cost=self._to_summarize_bytes, urgent=True)
+            for i, g in enumerate(self._to_summarize):
                 self._summary_tasks[g.sf.display] = (task, i)
-        self._to_prepare, self._to_prepare_bytes = [], 0
+            self._to_summarize, self._to_summarize_bytes = [], 0
+        if self._to_ahead:
+            items = [(g.text, tuple(sorted(g.enabled))) for g in self._to_ahead]
+            task = self.pool.submit(worker, _worker_lint_ahead, items, cost=self._to_ahead_bytes)
+            for i, g in enumerate(self._to_ahead):
+                self._hint_tasks[g.sf.display] = (task, i)
+            self._to_ahead, self._to_ahead_bytes = [], 0
 
     def _project_files(self, files: list[_File]) -> list[_File]:
         return [f for f in files if f.in_project and not f.missing and f.error is None]
@@ -679,7 +696,7 @@ class _Run:
             if entry is not None:
                 task, i = entry
                 try:
-                    s = task.result()[i][0]
+                    s = task.result()[i]
                 except Exception:  # the worker died or failed: summarised here
                     s = _NOT_DONE
             if s is _NOT_DONE:
@@ -865,6 +882,11 @@ class _Run:
         pool = self.pool
         assert pool is not None
         pool.broadcast(_worker_set_project, pickle.dumps(project) if project is not None else b"")
+        # The files' lint work done ahead ends first (so that each lint task is the rules
+        # alone, where that work was done, and no file's plan is parsed twice).
+        for task in {id(t): t for t, _ in self._hint_tasks.values()}.values():
+            while not task.done:
+                pool.collect(block=True)
         # each worker's own files, largest first; files no worker prepared go to the
         # worker with the least of them
         own: dict[int, list[_File]] = {w: [] for w in pool.alive()}
@@ -874,7 +896,8 @@ class _Run:
         for f in heavy:
             f.cost = self._lint_cost_hint(f, extra.get(f.sf.display, []))
         for f in sorted(heavy, key=lambda f: -_lint_cost(f)):
-            w = self._home.get(f.sf.display)
+            entry = self._hint_tasks.get(f.sf.display)
+            w = entry[0].worker if entry is not None else None
             (own[w] if w in own else strays).append(f)
         for f in strays:
             w = min(own, key=lambda w: (sum(_lint_cost(g) for g in own[w]), w))
@@ -936,7 +959,7 @@ class _Run:
         if extra or entry is None or not entry[0].done or not entry[0].ok:
             return size
         try:
-            left = entry[0].value[entry[1]][1]
+            left = entry[0].value[entry[1]]
         except Exception:
             return size
         if left == "nothing":
@@ -1211,27 +1234,35 @@ def _worker_set_project(blob: bytes) -> None:
     _WORKER["project"] = pickle.loads(blob) if blob else None
 
 
-def _worker_prepare(items: list[tuple[str, str, str, list[str], bool, tuple[str, ...]]]) -> list:
-    """Each file's (project summary or None where none is wanted, what its lint has left to
-    do: engine.lint_ahead). What the lint needs stays in this worker (its statement layout,
-    slicing.analysed; its parsed plan, engine.lint_ahead) for the file's lint."""
-    from tfgradlint.engine import call_with_deep_stack, lint_ahead
+def _worker_summarize(items: list[tuple[str, str, str, list[str]]]) -> list:
+    """Each file's project summary (its statement layout stays in this worker:
+    slicing.analysed)."""
+    from tfgradlint.engine import call_with_deep_stack
     from tfgradlint.project import ProjectFile
 
     summarize = _default_summarizer()
 
     def many() -> list:
+        return [summarize(ProjectFile(display, Path(path), text, roots=[Path(r) for r in roots]))
+                for display, path, text, roots in items]
+
+    return call_with_deep_stack(many)
+
+
+def _worker_lint_ahead(items: list[tuple[str, tuple[str, ...]]]) -> list:
+    """What each file's lint has left to do (engine.lint_ahead, for the rules ``codes``);
+    what it did stays in this worker for the file's lint."""
+    from tfgradlint.engine import call_with_deep_stack, lint_ahead
+
+    def many() -> list:
         out: list = []
-        for display, path, text, roots, summary, codes in items:
-            s = None
-            if summary:
-                s = summarize(ProjectFile(display, Path(path), text, roots=[Path(r) for r in roots]))
+        for text, codes in items:
             left = None
             try:
                 left = lint_ahead(text, _worker_rules(codes), frozenset(codes))
             except Exception:  # only an optimisation: the lint does it all
                 pass
-            out.append((s, left))
+            out.append(left)
         return out
 
     return call_with_deep_stack(many)

@@ -19,6 +19,7 @@ of once per worker. Elsewhere the workers are spawned and each runs the warm-up 
 
 from __future__ import annotations
 
+import collections
 import os
 import pickle
 import queue
@@ -54,13 +55,23 @@ class Task:
 
 
 def _serve(tasks: Any, results: Any) -> None:
-    """A worker's loop: run each task, answer (ok, value); the end of its pipe ends it."""
-    while True:
+    """A worker's loop: run each task, answer (ok, value); the end of its pipe ends it.
+    Urgent tasks go first: the worker reads every task waiting in its pipe before it starts
+    the next one, and starts the oldest urgent one, else the oldest."""
+    urgent: "collections.deque[tuple]" = collections.deque()
+    normal: "collections.deque[tuple]" = collections.deque()
+    open_ = True
+    while open_ or urgent or normal:
         try:
-            payload = tasks.recv_bytes()
+            # block for a task only when none is waiting here
+            while open_ and (not (urgent or normal) or tasks.poll(0)):
+                task_id, first, fn, args = pickle.loads(tasks.recv_bytes())
+                (urgent if first else normal).append((task_id, fn, args))
         except (EOFError, OSError):
+            open_ = False
+        if not (urgent or normal):
             break
-        task_id, fn, args = pickle.loads(payload)
+        task_id, fn, args = (urgent or normal).popleft()
         try:
             answer = (task_id, True, fn(*args))
         except BaseException as exc:  # reported to the runner, which decides
@@ -196,15 +207,16 @@ class WorkerPool:
         live = self.alive()
         return min(live, key=lambda w: (self._load[w], w)) if live else None
 
-    def submit(self, worker: Optional[int], fn: Callable, *args: Any, cost: int = 1) -> Task:
-        """Send ``fn(*args)`` to ``worker`` (None or a dead one: the least loaded)."""
+    def submit(self, worker: Optional[int], fn: Callable, *args: Any, cost: int = 1, urgent: bool = False) -> Task:
+        """Send ``fn(*args)`` to ``worker`` (None or a dead one: the least loaded). An
+        ``urgent`` task runs before the worker's others that have not started."""
         if worker is None or not self._alive[worker]:
             worker = self.least_loaded()
         if worker is None:
             task = Task(self, -1, cost)
             task.done, task.value = True, WorkerDied("no worker process is left")
             return task
-        payload = pickle.dumps((self._next_id + 1, fn, args), protocol=pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps((self._next_id + 1, urgent, fn, args), protocol=pickle.HIGHEST_PROTOCOL)
         task = Task(self, worker, cost)
         self._next_id += 1
         self._pending[worker][self._next_id] = task
