@@ -110,3 +110,67 @@ def test_urgent_tasks_run_before_the_waiting_ones():
         assert stamps == sorted(stamps)  # the others in the order sent
     finally:
         pool.close()
+
+
+def _pid_after(seconds):
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def test_the_backlog_goes_to_whichever_worker_is_free():
+    """Tasks given to no worker in particular wait in the runner until a worker has fewer
+    than IN_FLIGHT unfinished ones: a worker held up by a long task gets fewer."""
+    pool = WorkerPool.start(2)
+    assert pool is not None
+    try:
+        first = pool.submit_later(_pid_after, 0.8)
+        rest = [pool.submit_later(_pid_after, 0.05) for _ in range(7)]
+        assert pool.waiting() > 0 or all(t.worker >= 0 for t in rest)
+        slow = first.result()
+        pids = [t.result() for t in rest]
+        assert pids.count(slow) <= 2 < pids.count(next(p for p in pids if p != slow))
+        assert pool.waiting() == 0
+    finally:
+        pool.close()
+
+
+def test_a_backlog_task_waits_for_the_worker_it_would_rather_run_on():
+    pool = WorkerPool.start(2)
+    assert pool is not None
+    try:
+        pool.submit(0, _pid_after, 0.0).result()
+        pool.submit(1, _pid_after, 0.0).result()
+        anchor = pool.submit(0, _pid_after, 0.3)
+        pool.submit(0, _pid_after, 0.0)
+        pool.submit(1, _pid_after, 0.05)
+        pool.submit(1, _pid_after, 0.8)
+        near = pool.submit_later(_pid_after, 0.0, near=anchor)
+        free = pool.submit_later(_pid_after, 0.0)
+        # worker 1 is free first: it takes the newer task, the older one waits for worker 0
+        assert free.result() != anchor.result()
+        assert near.result() == anchor.result()
+    finally:
+        pool.close()
+
+
+def test_the_backlog_fails_when_no_worker_is_left_or_the_pool_closes():
+    pool = WorkerPool.start(1)
+    assert pool is not None
+    doomed = pool.submit(0, os._exit, 3)
+    waiting = [pool.submit_later(_pid_after, 0.0) for _ in range(4)]
+    with pytest.raises(WorkerDied):
+        doomed.result()
+    for task in waiting:
+        with pytest.raises(WorkerDied):
+            task.result()
+    pool.close()
+
+    pool = WorkerPool.start(1)
+    assert pool is not None
+    for _ in range(2):
+        pool.submit(0, _pid_after, 0.2)
+    late = pool.submit_later(_pid_after, 0.0)
+    assert late.worker == -1
+    pool.close()
+    with pytest.raises(WorkerDied):
+        late.result()

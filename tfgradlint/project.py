@@ -807,10 +807,12 @@ class ProjectIndex:
         cls,
         files: Sequence[ProjectFile],
         summarizer: Optional[Callable[[ProjectFile], Optional[FileSummary]]] = None,
+        tick: Optional[Callable[[], None]] = None,
     ) -> "ProjectIndex":
         """The index of a run. ``summarizer`` computes one file's summary (default: parse
         its text); a cache can pass one that returns stored summaries. Which files are
-        summarised is decided here, from their texts."""
+        summarised is decided here, from their texts. ``tick`` is called now and then
+        during the search of every file (the runner keeps its workers busy meanwhile)."""
         if summarizer is None:
             summarizer = _summarize_file
         summaries: dict[str, FileSummary] = {}
@@ -842,7 +844,9 @@ class ProjectIndex:
             searched |= set(new)
             rest: list[ProjectFile] = []
             found: list[tuple[str, FileSummary]] = []
-            for f in pending:
+            for i, f in enumerate(pending):
+                if tick is not None and i % 256 == 255:
+                    tick()
                 # a star import may re-export the names without mentioning them
                 star = f.star_import if f.star_import is not None else _has_star_import(f.text or "")
                 if scope.mentions(f, new) or star:

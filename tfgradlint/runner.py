@@ -371,6 +371,7 @@ class _Run:
         self._prepare_bytes = 0  # of every file queued for preparation
         self._prepare_files = 0
         self._parallel = False  # whether the workers may be started (enough work: see read)
+        self._reads = 0
 
     # -- settings ----------------------------------------------------------------------------
 
@@ -538,6 +539,9 @@ class _Run:
             self.cache.record(f.key, f.stat, chash, read_ns)
         if self._parallel and not self._built:
             self._want_prepared(f)
+            self._reads += 1
+            if self.pool is not None and self._reads % POLL_EVERY == 0:
+                self.pool.poll()  # a worker done with its tasks gets the next ones
 
     # 3. the project index
 
@@ -584,23 +588,26 @@ class _Run:
             self._flush_prepared()
 
     def _flush_prepared(self) -> None:
-        """Send the files queued so far to the least loaded worker: their summaries as an
-        urgent task (the runner needs them all to build the project index), the part of
-        their lints the index does not change as another (done while the index is built)."""
+        """Send the files queued so far to the workers: their summaries as an urgent task for
+        the least loaded worker (the runner needs them all to build the project index), the
+        part of their lints the index does not change as a task for the first worker free
+        (done while the index is built)."""
         if self.pool is None or not (self._to_summarize or self._to_ahead):
             return
         self.pool.collect(block=False)  # each worker's unfinished work, as of now
-        worker = self.pool.least_loaded()
+        summaries = None
         if self._to_summarize:
             items = [(g.sf.display, str(g.sf.path), g.text, [str(r) for r in self._roots_of(g)])
                      for g in self._to_summarize]
-            task = self.pool.submit(worker, _worker_summarize, items, cost=self._to_summarize_bytes, urgent=True)
+            summaries = self.pool.submit(None, _worker_summarize, items, cost=self._to_summarize_bytes, urgent=True)
             for i, g in enumerate(self._to_summarize):
-                self._summary_tasks[g.sf.display] = (task, i)
+                self._summary_tasks[g.sf.display] = (summaries, i)
             self._to_summarize, self._to_summarize_bytes = [], 0
         if self._to_ahead:
+            # for the first worker free (how long a file's plan takes is hard to guess), the
+            # summarising one if it can (the files' layouts are there)
             items = [(g.text, tuple(sorted(g.enabled))) for g in self._to_ahead]
-            task = self.pool.submit(worker, _worker_lint_ahead, items, cost=self._to_ahead_bytes)
+            task = self.pool.submit_later(_worker_lint_ahead, items, cost=self._to_ahead_bytes, near=summaries)
             for i, g in enumerate(self._to_ahead):
                 self._hint_tasks[g.sf.display] = (task, i)
             self._to_ahead, self._to_ahead_bytes = [], 0
@@ -717,7 +724,9 @@ class _Run:
             )
             for f in pfiles
         ]
-        project = call_with_deep_stack(ProjectIndex.build, project_files, summarizer)
+        project = call_with_deep_stack(
+            ProjectIndex.build, project_files, summarizer, self.pool.poll if self.pool is not None else None
+        )
         self._built = True
         self._summary_tasks.clear()
         fp = project_fingerprint(project) if self.cache is not None else ""
@@ -1017,6 +1026,8 @@ _NOT_DONE = object()
 CHEAP_LINT_COST = 1024
 # About the share of a file's lint cost its rules take, once its plan is parsed and indexed.
 RULES_SHARE = 8
+# While reading, the workers' answers are looked at every this many files read.
+POLL_EVERY = 32
 # Work is sent to workers in tasks of about this many bytes of source (largest files alone).
 BATCH_BYTES = 48 * 1024
 

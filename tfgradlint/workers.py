@@ -29,6 +29,13 @@ import threading
 from typing import Any, Callable, Optional
 
 
+# Unfinished tasks a worker may have before the backlog gives it more: one running, one
+# waiting in its pipe, so that it does not wait for the runner between two.
+IN_FLIGHT = 2
+# How far into the backlog a free worker looks for a task that would rather run there.
+NEAR_WINDOW = 4
+
+
 class WorkerDied(Exception):
     """The worker running the task exited before answering (a crash, out of memory...)."""
 
@@ -144,6 +151,9 @@ class WorkerPool:
         self._pending: list[dict[int, Task]] = [{} for _ in range(jobs)]
         self._load = [0] * jobs  # the cost of each worker's unfinished tasks
         self._next_id = 0
+        # (task id, task, payload, task to run near) for whichever worker is free first
+        # (submit_later)
+        self._backlog: "collections.deque[tuple[int, Task, bytes, Optional[Task]]]" = collections.deque()
         task_pairs = [ctx.Pipe(duplex=False) for _ in range(jobs)]  # (worker reads, we write)
         result_pairs = [ctx.Pipe(duplex=False) for _ in range(jobs)]  # (we read, worker writes)
         if zygote:
@@ -224,6 +234,56 @@ class WorkerPool:
         self._senders[worker].put(payload)
         return task
 
+    def submit_later(self, fn: Callable, *args: Any, cost: int = 1, near: Optional[Task] = None) -> Task:
+        """``fn(*args)`` for the first worker with fewer than ``IN_FLIGHT`` unfinished tasks,
+        now or once one has (each ``collect`` and ``poll`` hands this backlog out, about
+        oldest first): work whose cost is hard to guess from its size ends about together on
+        every worker. ``near``: preferably where that task runs (what it leaves in its
+        worker is reused). ``Task.worker`` is -1 until the task is handed out."""
+        task = Task(self, -1, cost)
+        self._next_id += 1
+        payload = pickle.dumps((self._next_id, False, fn, args), protocol=pickle.HIGHEST_PROTOCOL)
+        self._backlog.append((self._next_id, task, payload, near))
+        self.poll()
+        return task
+
+    def poll(self) -> None:
+        """Hand the backlog out as far as the workers have finished tasks, without waiting
+        (for a runner busy with other things)."""
+        self._hand_out()
+        if self._backlog:
+            self.collect(block=False)
+
+    def waiting(self) -> int:
+        """Tasks in the backlog."""
+        return len(self._backlog)
+
+    def _hand_out(self) -> None:
+        while self._backlog:
+            live = self.alive()
+            if not live:
+                for _, task, _, _ in self._backlog:
+                    task.done, task.ok, task.value = True, False, WorkerDied("no worker process is left")
+                self._backlog.clear()
+                return
+            w = min(live, key=lambda w: (len(self._pending[w]), self._load[w], w))
+            if len(self._pending[w]) >= IN_FLIGHT:
+                return
+            # the oldest task that has no other worker it would rather run on, among the next
+            # few; else the oldest
+            pick = 0
+            for i in range(min(NEAR_WINDOW, len(self._backlog))):
+                near = self._backlog[i][3]
+                if near is None or near.worker in (w, -1) or not self._alive[near.worker]:
+                    pick = i
+                    break
+            task_id, task, payload, _ = self._backlog[pick]
+            del self._backlog[pick]
+            task.worker = w
+            self._pending[w][task_id] = task
+            self._load[w] += task.cost
+            self._senders[w].put(payload)
+
     def broadcast(self, fn: Callable, *args: Any) -> list[Task]:
         """``fn(*args)`` once in every live worker."""
         return [self.submit(w, fn, *args, cost=0) for w in self.alive()]
@@ -237,6 +297,7 @@ class WorkerPool:
 
         conns = [self._conns[w] for w in self.alive() if self._pending[w]]
         if not conns:
+            self._hand_out()  # (only fails the backlog: no worker is left)
             return False
         ready = wait(conns, timeout=None if block else 0)
         finished = False
@@ -253,6 +314,7 @@ class WorkerPool:
                 self._load[w] -= task.cost
                 task.done, task.ok, task.value = True, ok, value
                 finished = True
+        self._hand_out()
         return finished
 
     def _died(self, w: int) -> None:
@@ -269,6 +331,9 @@ class WorkerPool:
         warming up, with nothing asked of it, is killed at once: a small run must not wait
         for a warm-up it never needed."""
         busy = any(self._pending[w] for w in self.alive())
+        for _, task, _, _ in self._backlog:
+            task.done, task.ok, task.value = True, False, WorkerDied("the workers were stopped")
+        self._backlog.clear()
         for q in self._senders:
             q.put(None)  # the sender closes the pipe: the worker's loop ends
         for t in self._threads:
