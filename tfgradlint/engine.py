@@ -59,11 +59,24 @@ def decode_source(data: bytes) -> DecodedSource:
         )
     if b"\x00" in data:
         raise UnreadableSource("file contains NUL bytes (is it a binary file?)")
-    try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    except SyntaxError as exc:
-        raise UnreadableSource(f"cannot determine the encoding: {exc}") from None
     bom = data.startswith(codecs.BOM_UTF8)
+    encoding = None
+    if not bom:
+        # no cookie in the first two lines, which are UTF-8: what detect_encoding says
+        end = data.find(b"\n")
+        end = data.find(b"\n", end + 1) if end >= 0 else -1
+        head = data if end < 0 else data[: end + 1]
+        if b"coding" not in head:
+            try:
+                head.decode("utf-8")
+                encoding = "utf-8"
+            except UnicodeDecodeError:
+                pass
+    if encoding is None:
+        try:
+            encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        except SyntaxError as exc:
+            raise UnreadableSource(f"cannot determine the encoding: {exc}") from None
     try:
         text = data.decode("utf-8-sig" if bom else encoding)
     except (UnicodeDecodeError, LookupError) as exc:
