@@ -33,3 +33,52 @@ def test_validation_is_back_after_a_syntax_error():
     assert CSTNode.__dict__["__post_init__"].__name__ == "__post_init__"
     with pytest.raises(cst.CSTValidationError):
         cst.Name("")
+
+
+def _fields(node):
+    """Every field of every node below ``node``, as stored (slots and instance dict)."""
+    import dataclasses
+
+    out = []
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        values = [(f.name, getattr(n, f.name)) for f in dataclasses.fields(n)]
+        out.append((type(n).__name__, [(k, v if not isinstance(v, (CSTNode, tuple)) else type(v).__name__)
+                                       for k, v in values]))
+        for _, v in values:
+            if isinstance(v, CSTNode):
+                todo.append(v)
+            elif isinstance(v, (tuple, list)):
+                todo.extend(x for x in v if isinstance(x, CSTNode))
+    return out
+
+
+def test_the_fast_constructors_build_what_the_dataclass_constructors_build(monkeypatch):
+    """tfgradlint's node constructors (set once, for every LibCST node class) against the
+    ones the dataclasses made: same fields, same values, on the fixtures and these sources;
+    and validation outside a parse, as before."""
+    from pathlib import Path
+
+    from tfgradlint import parsing
+
+    parse_module("x = 1\n")  # installs them
+    assert parsing._ORIGINAL_INITS and all(
+        getattr(cls.__dict__["__init__"], "_tfgradlint", False) for cls in parsing._ORIGINAL_INITS
+    )
+    root = Path(__file__).resolve().parent.parent / "fixtures"
+    texts = SOURCES + [p.read_text(encoding="utf-8") for p in sorted(root.rglob("*.py"))]
+    fast = [parse_module(t) for t in texts]
+    for cls, original in parsing._ORIGINAL_INITS.items():
+        monkeypatch.setattr(cls, "__init__", original)
+    slow = [cst.parse_module(t) for t in texts]
+    monkeypatch.undo()
+    for a, b in zip(fast, slow):
+        assert a.deep_equals(b)
+        assert _fields(a) == _fields(b)
+    # with_changes (dataclasses.replace) and defaults from factories
+    name = cst.Name("x")
+    assert name.lpar == () and name.with_changes(value="y").value == "y"
+    assert isinstance(cst.SimpleStatementLine(body=[cst.Pass()]).trailing_whitespace, cst.TrailingWhitespace)
+    with pytest.raises(cst.CSTValidationError):
+        name.with_changes(value="")

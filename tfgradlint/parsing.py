@@ -27,41 +27,139 @@ if TYPE_CHECKING:
     import libcst as cst
 
 _LOCK = threading.Lock()
-_active = 0
-_original: Any = None
-
-
-def _skip_validation(self: Any) -> None:
-    return None
+# [the number of parses running]: a node built meanwhile skips its validation
+_SKIPPING = [0]
+_INSTALLED: Optional[bool] = None
 
 
 @contextmanager
 def _unvalidated() -> Iterator[bool]:
-    """Node construction without validation inside (False: this LibCST has no check to skip)."""
+    """Node construction without validation inside (False: this LibCST's nodes could not be
+    given the constructors below, and validate)."""
+    if not _install_constructors():
+        yield False
+        return
+    with _LOCK:
+        _SKIPPING[0] += 1
+    try:
+        yield True
+    finally:
+        with _LOCK:
+            _SKIPPING[0] -= 1
+
+
+# LibCST's nodes are frozen dataclasses: their generated ``__init__`` sets each field with
+# ``object.__setattr__`` and then validates the node (``__post_init__``). The parser builds
+# hundreds of thousands of nodes; the constructors below, installed once, set the same
+# fields straight through their slots (or instance dict) and validate unless a parse is
+# running: LibCST's parse about 10% faster again, the trees equal. A class whose dataclass
+# signature they would not reproduce exactly (or any surprise) keeps LibCST's own.
+
+
+def _install_constructors() -> bool:
+    global _INSTALLED
+    if _INSTALLED is None:
+        with _LOCK:
+            if _INSTALLED is None:
+                try:
+                    _INSTALLED = _install()
+                except Exception:  # only an optimisation
+                    _INSTALLED = False
+    return _INSTALLED
+
+
+def _install() -> bool:
+    import dataclasses
+    import inspect
+
     from libcst._nodes.base import CSTNode
 
-    global _active, _original
-    with _LOCK:
-        if _active == 0:
-            current = CSTNode.__dict__.get("__post_init__")
-            if current is None:  # another LibCST: nothing to skip
-                skipping = False
-            else:
-                _original = current
-                CSTNode.__post_init__ = _skip_validation  # type: ignore[method-assign]
-                skipping = True
+    if not callable(CSTNode.__dict__.get("__post_init__")):
+        return False
+    classes, todo = [], [CSTNode]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            if sub not in classes:
+                classes.append(sub)
+                todo.append(sub)
+    made = {}
+    for cls in classes:
+        init = cls.__dict__.get("__init__")
+        if not dataclasses.is_dataclass(cls) or init is None or init.__code__.co_filename != "<string>":
+            continue
+        if getattr(init, "_tfgradlint", False):
+            return True  # installed already (an import of this module again)
+        fast = _constructor(cls)
+        if fast is not None and _shape(fast) == _shape(init):
+            made[cls] = fast
+    for cls, fast in made.items():
+        _ORIGINAL_INITS[cls] = cls.__dict__["__init__"]
+        cls.__init__ = fast  # type: ignore[misc]
+    return bool(made)
+
+
+# class -> the constructor the dataclass made (tests compare the two)
+_ORIGINAL_INITS: dict[type, Any] = {}
+
+
+def _shape(fn: Any) -> list:
+    import inspect
+
+    return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+
+
+def _constructor(cls: type) -> Any:
+    """``cls.__init__`` as the dataclass made it, fields set directly (None: unsure)."""
+    import dataclasses
+
+    # (the dataclass's own marker of a field with a default factory, where it has one)
+    factory = getattr(dataclasses, "_HAS_DEFAULT_FACTORY", dataclasses.MISSING)
+    ns: dict[str, Any] = {"_MISSING": factory, "_SKIPPING": _SKIPPING}
+    positional: list[str] = []
+    keyword: list[str] = []
+    body: list[str] = []
+    uses_dict = False
+    for f in dataclasses.fields(cls):
+        slot = None
+        for klass in cls.__mro__:
+            found = klass.__dict__.get(f.name)
+            if found is not None and type(found).__name__ == "member_descriptor":
+                slot = found
+                break
+        if slot is not None:
+            ns[f"_set_{f.name}"] = slot.__set__
+            setter = f"_set_{f.name}(self, {{}})"
+        elif any(hasattr(klass.__dict__.get(f.name), "__set__") for klass in cls.__mro__):
+            return None  # a descriptor of another kind: not the instance dict
         else:
-            skipping = True
-        if skipping:
-            _active += 1
-    try:
-        yield skipping
-    finally:
-        if skipping:
-            with _LOCK:
-                _active -= 1
-                if _active == 0:
-                    CSTNode.__post_init__ = _original  # type: ignore[method-assign]
+            uses_dict = True
+            setter = f"_dict[{f.name!r}] = {{}}"
+        if f.default is not dataclasses.MISSING:
+            ns[f"_default_{f.name}"] = f.default
+            default = f"_default_{f.name}"
+        elif f.default_factory is not dataclasses.MISSING:
+            ns[f"_factory_{f.name}"] = f.default_factory
+            default = "_MISSING"
+        else:
+            default = ""
+        if f.init:
+            param = f"{f.name}={default}" if default else f.name
+            (keyword if f.kw_only else positional).append(param)
+            if default == "_MISSING":
+                body.append(f"if {f.name} is _MISSING: {f.name} = _factory_{f.name}()")
+            body.append(setter.format(f.name))
+        elif default == "_MISSING":
+            body.append(setter.format(f"_factory_{f.name}()"))
+        elif default:
+            body.append(setter.format(default))
+    if uses_dict:
+        body.insert(0, "_dict = self.__dict__")
+    body.append("if not _SKIPPING[0]: self.__post_init__()")
+    params = ", ".join(["self", *positional, *(["*", *keyword] if keyword else [])])
+    source = f"def __init__({params}):\n" + "".join(f"    {line}\n" for line in body)
+    exec(source, ns)
+    ns["__init__"]._tfgradlint = True
+    return ns["__init__"]
 
 
 def parse_module(text: str) -> "cst.Module":
