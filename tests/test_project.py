@@ -440,3 +440,24 @@ def test_mention_search_is_scoped_to_packages_that_can_reach_the_name(tmp_path):
     assert mentions("pkg_a/sub/x.py", "from ..ops import my_cg\n")  # relative, same package
     assert mentions("loose.py", "my_cg(1)\n")  # no module name known: always searched
     assert not mentions("pkg_b/use.py", "from pkg_a.ops import my_cg_other\n")  # a whole word only
+
+
+def test_module_names_worked_out_per_folder_match_the_definition(tmp_path):
+    """module_candidates remembers each folder's name prefixes in the run's dict: the names
+    of every file of a tree, with the dict shared, are those computed alone."""
+    from tfgradlint.project import module_candidates
+
+    for rel in ["src/pkg/__init__.py", "src/pkg/sub/__init__.pyi", "src/pkg/sub/m.py", "src/pkg/sub/__init__.py",
+                "src/pkg/bad-name/x.py", "src/pkg/bad-name/__init__.py", "src/tool.py", "src/2x.py",
+                "scripts/run.py", "src/pkg/sub/deeper/n.pyi", "nb.ipynb", ".py"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    files = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    for roots in ([], [tmp_path], [tmp_path / "src", tmp_path], [tmp_path / "src" / "pkg"]):
+        shared: dict = {}
+        for p in files:
+            assert module_candidates(p, roots, shared) == module_candidates(p, roots), (p, roots)
+    assert module_candidates(tmp_path / "src/pkg/sub/m.py", [tmp_path]) == ["src.pkg.sub.m", "pkg.sub.m"]
+    assert module_candidates(tmp_path / "src/pkg/bad-name/x.py", [tmp_path / "src"]) == []
+    assert module_candidates(tmp_path / "src/2x.py", [tmp_path / "src"]) == []
+    assert module_candidates(tmp_path / "src/pkg/sub/__init__.py", [tmp_path / "src" / "pkg" / "sub"]) == ["pkg.sub"]

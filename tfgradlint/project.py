@@ -677,40 +677,59 @@ def _abspath(root: Any) -> str:
     return os.path.abspath(root)
 
 
-def module_candidates(path: Path, roots: Iterable[Path], _packages: Optional[dict[str, bool]] = None) -> list[str]:
+def module_candidates(path: Path, roots: Iterable[Path], _packages: Optional[dict[Any, Any]] = None) -> list[str]:
     """The names under which ``path`` may be imported: relative to each root, and from its
     package root (the highest folder of an unbroken chain of ``__init__.py`` folders).
 
-    ``_packages`` caches which folders are packages (the summary phase passes one dict for
-    the whole run: a folder is checked once)."""
+    ``_packages`` caches which folders are packages and each folder's name prefixes (the
+    summary phase passes one dict for the whole run: a folder is worked out once)."""
     full = os.path.abspath(path)
-    stem, ext = os.path.splitext(os.path.basename(full))
+    folder, base = os.path.split(full)
+    stem, ext = os.path.splitext(base)
     if ext not in (".py", ".pyi"):
         return []
     packages = _packages if _packages is not None else {}
+    roots = tuple(roots)
+    key = (folder, roots)
+    prefixes = packages.get(key)
+    if prefixes is None:
+        prefixes = packages[key] = _name_prefixes(folder, roots, packages)
     out: list[str] = []
+    init = stem == "__init__"
+    if not init and not stem.isidentifier():
+        return out
+    for prefix in prefixes:
+        if prefix is None:  # a part that is not an identifier
+            continue
+        if init:
+            name = prefix
+        else:
+            name = prefix + "." + stem if prefix else stem
+        if name and name not in out:
+            out.append(name)
+    return out
 
-    def add(parts: list[str]) -> None:
-        if parts and parts[-1] == "__init__":
-            parts = parts[:-1]
-        if parts and all(p.isidentifier() for p in parts):
-            name = ".".join(parts)
-            if name not in out:
-                out.append(name)
 
-    folder = os.path.dirname(full)
+def _name_prefixes(folder: str, roots: tuple, packages: dict[Any, Any]) -> list[Optional[str]]:
+    """The dotted names of ``folder`` as module name prefixes ("" for a root itself): under
+    each root, then from its package root; None where a part is not an identifier."""
+
+    def joined(parts: list[str]) -> Optional[str]:
+        return ".".join(parts) if all(p.isidentifier() for p in parts) else None
+
+    out: list[Optional[str]] = []
     for root in roots:
         root_full = _abspath(root)
         # os.path.relpath(folder, root_full), for the folders under the root
         if folder == root_full:
-            add([stem])
+            out.append("")
             continue
         prefix = root_full if root_full.endswith(os.sep) else root_full + os.sep
         if folder.startswith(prefix):
             rel = folder[len(prefix) :]
             if not rel.startswith(os.pardir):
-                add(rel.split(os.sep) + [stem])
-    parts = [stem]
+                out.append(joined(rel.split(os.sep)))
+    parts: list[str] = []
     while True:
         is_package = packages.get(folder)
         if is_package is None:
@@ -725,7 +744,7 @@ def module_candidates(path: Path, roots: Iterable[Path], _packages: Optional[dic
         if parent == folder:
             break
         folder = parent
-    add(parts)
+    out.append(joined(parts))
     return out
 
 

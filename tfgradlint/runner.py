@@ -318,6 +318,7 @@ class _File:
         "done",
         "words",
         "cost",
+        "in_project",
     )
 
     def __init__(self, sf: SourceFile) -> None:
@@ -340,10 +341,8 @@ class _File:
         # until the file is read
         self.words: Optional[frozenset[str]] = None
         self.cost: Optional[int] = None  # the guess of its lint cost (scheduling only)
-
-    @property
-    def in_project(self) -> bool:
-        return self.sf.path.suffix in (".py", ".pyi")
+        # a Python module (the project index's files), not a notebook
+        self.in_project = os.path.splitext(self.key)[1] in (".py", ".pyi")
 
 
 def _finding_data(f: Finding) -> dict[str, Any]:
