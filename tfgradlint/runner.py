@@ -317,7 +317,6 @@ class _File:
         "notebook",
         "done",
         "words",
-        "cost",
         "in_project",
     )
 
@@ -340,7 +339,6 @@ class _File:
         # which of the run's searched words (triggers, summary triggers) the text has; None
         # until the file is read
         self.words: Optional[frozenset[str]] = None
-        self.cost: Optional[int] = None  # the guess of its lint cost (scheduling only)
         # a Python module (the project index's files), not a notebook
         self.in_project = os.path.splitext(self.key)[1] in (".py", ".pyi")
 
@@ -371,9 +369,9 @@ class _Run:
         self._enabled: dict[tuple[int, Optional[str]], frozenset[str]] = {}
         # display -> (task, position) of a summary a worker computes
         self._summary_tasks: dict[str, tuple[Any, int]] = {}
-        # display -> the prepare task (its worker holds the file's layout and parsed plan)
-        # and where in its answer is what the file's lint has left to do
-        self._hint_tasks: dict[str, tuple[Any, int]] = {}
+        # display -> the task doing the file's lint work ahead (its worker keeps what it
+        # did: the file's layout and parsed plan)
+        self._ahead_tasks: dict[str, Any] = {}
         self._rules: Optional[dict[str, Any]] = None
         self._common_keys: dict[tuple, str] = {}
         self._linted_roots: Optional[list[Path]] = None
@@ -635,8 +633,8 @@ class _Run:
             # summarising one if it can (the files' layouts are there)
             items = [(g.text, tuple(sorted(g.enabled))) for g in self._to_ahead]
             task = self.pool.submit_later(_worker_lint_ahead, items, cost=self._to_ahead_bytes, near=summaries)
-            for i, g in enumerate(self._to_ahead):
-                self._hint_tasks[g.sf.display] = (task, i)
+            for g in self._to_ahead:
+                self._ahead_tasks[g.sf.display] = task
             self._to_ahead, self._to_ahead_bytes = [], 0
 
     def _project_files(self, files: list[_File]) -> list[_File]:
@@ -911,56 +909,59 @@ class _Run:
         extra: dict[str, list[str]],
         meanwhile: Callable[[], None],
     ) -> list[_File]:
-        """Lint ``heavy`` in the workers, each file where it was prepared, and run
-        ``meanwhile`` here once they have work; the files whose worker died."""
+        """Lint ``heavy`` in the workers and run ``meanwhile`` here once they have work; the
+        files whose worker died.
+
+        A file whose plan a worker parsed ahead (engine.lint_ahead) is linted there, as soon
+        as that work is done: its lint is the rules alone, and the worker lets go of its
+        tree. The others (nothing done ahead, or extra trigger words from the project) go to
+        the first worker free."""
         import pickle
 
         pool = self.pool
         assert pool is not None
         pool.broadcast(_worker_set_project, pickle.dumps(project) if project is not None else b"")
-        # The files' lint work done ahead ends first (so that each lint task is the rules
-        # alone, where that work was done, and no file's plan is parsed twice).
-        for task in {id(t): t for t, _ in self._hint_tasks.values()}.values():
-            while not task.done:
-                pool.collect(block=True)
-        # each worker's own files, largest first; files no worker prepared go to the
-        # worker with the least of them
-        own: dict[int, list[_File]] = {w: [] for w in pool.alive()}
-        if not own:
+        if not pool.alive():
             return list(heavy)
-        strays: list[_File] = []
+        # the files of each task that did their lint's work ahead, in the order sent
+        ahead: dict[int, tuple[Any, list[_File]]] = {}
+        others: list[_File] = []
         for f in heavy:
-            f.cost = self._lint_cost_hint(f, extra.get(f.sf.display, []))
-        for f in sorted(heavy, key=lambda f: -_lint_cost(f)):
-            entry = self._hint_tasks.get(f.sf.display)
-            w = entry[0].worker if entry is not None else None
-            (own[w] if w in own else strays).append(f)
-        for f in strays:
-            w = min(own, key=lambda w: (sum(_lint_cost(g) for g in own[w]), w))
-            own[w].append(f)
-        for queue in own.values():
-            queue.sort(key=lambda f: -_lint_cost(f))
+            task = self._ahead_tasks.get(f.sf.display)
+            if task is None or extra.get(f.sf.display):
+                others.append(f)
+            else:
+                ahead.setdefault(id(task), (task, []))[1].append(f)
         running: list[tuple[Any, list[_File]]] = []
         crashed: list[_File] = []
-        left = [sum(_lint_cost(f) for f in heavy)]
 
-        def feed() -> None:
-            # two lint tasks in flight per worker: one running, one waiting in its queue;
-            # each about an eighth of what is left per worker (few round trips, and small
-            # ones at the end, for balance)
-            for w in pool.alive():
-                while sum(1 for task, _ in running if task.worker == w) < 2:
-                    target = max(BATCH_BYTES, left[0] // (8 * max(1, len(own))))
-                    chunk = _take(own, w, target)
-                    if not chunk:
-                        break
-                    left[0] -= sum(_lint_cost(f) for f in chunk)
-                    running.append((self._submit_lint(w, chunk, extra), chunk))
+        def later(files: list[_File]) -> None:
+            chunk: list[_File] = []
+            size = 0
+            for f in sorted(files, key=lambda f: -len(f.text or "")):
+                chunk.append(f)
+                size += len(f.text or "")
+                if size >= BATCH_BYTES:
+                    running.append((self._submit_lint(None, chunk, extra), chunk))
+                    chunk, size = [], 0
+            if chunk:
+                running.append((self._submit_lint(None, chunk, extra), chunk))
 
-        feed()
+        def ready() -> None:
+            for key, (task, files) in list(ahead.items()):
+                if task.done:
+                    del ahead[key]
+                    if task.ok and pool.is_alive(task.worker):
+                        running.append((self._submit_lint(task.worker, files, extra), files))
+                    else:  # (the work ahead failed, or its worker died: all of it again)
+                        later(files)
+
+        later(others)
+        ready()
         meanwhile()
-        while running:
+        while running or ahead:
             pool.collect(block=True)
+            ready()
             still: list[tuple[Any, list[_File]]] = []
             for task, chunk in running:
                 if not task.done:
@@ -979,32 +980,10 @@ class _Run:
                 for f, (findings, errors, extra_sources) in zip(chunk, answers):
                     f.findings, f.errors, f.extra_sources, f.done = findings, errors, extra_sources, True
             running[:] = still
-            if not pool.alive():
-                for w_files in own.values():
-                    crashed.extend(w_files)
-                    w_files.clear()
-            feed()
         return crashed
 
-    def _lint_cost_hint(self, f: _File, extra: list[str]) -> int:
-        """A guess of linting ``f``: its size, or little when its prepare step found nothing
-        to parse (its trigger words only in comments and strings: the usual case) or parsed
-        what there is (engine.lint_ahead), unless the project adds trigger words."""
-        entry = self._hint_tasks.get(f.sf.display)
-        size = len(f.text or "")
-        if extra or entry is None or not entry[0].done or not entry[0].ok:
-            return size
-        try:
-            left = entry[0].value[entry[1]]
-        except Exception:
-            return size
-        if left == "nothing":
-            return CHEAP_LINT_COST
-        if left == "rules":
-            return max(CHEAP_LINT_COST, size // RULES_SHARE)
-        return size
-
-    def _submit_lint(self, worker: int, chunk: list[_File], extra: dict[str, list[str]]) -> Any:
+    def _submit_lint(self, worker: Optional[int], chunk: list[_File], extra: dict[str, list[str]]) -> Any:
+        """A lint task for ``worker``, or (None) for the first worker free."""
         assert self.pool is not None
         tasks = [
             (
@@ -1018,7 +997,10 @@ class _Run:
             )
             for f in chunk
         ]
-        return self.pool.submit(worker, _worker_lint_many, tasks, cost=sum(_lint_cost(f) for f in chunk))
+        cost = sum(len(f.text or "") for f in chunk)
+        if worker is None:
+            return self.pool.submit_later(_worker_lint_many, tasks, cost=cost)
+        return self.pool.submit(worker, _worker_lint_many, tasks, cost=cost)
 
     # 5. results in file order
 
@@ -1048,45 +1030,12 @@ class _Run:
 
 
 _NOT_DONE = object()
-# The guessed lint cost (in bytes of source) of a file whose trigger words are all in
-# comments and strings: nothing of it is parsed.
-CHEAP_LINT_COST = 1024
-# About the share of a file's lint cost its rules take, once its plan is parsed and indexed.
-RULES_SHARE = 8
 # From this many files on, a run freezes what it has read (see _Run.execute).
 FREEZE_MIN_FILES = 1000
 # While reading, the workers' answers are looked at every this many files read.
 POLL_EVERY = 32
 # Work is sent to workers in tasks of about this many bytes of source (largest files alone).
 BATCH_BYTES = 48 * 1024
-
-
-def _take(own: dict[int, list], worker: int, target: int) -> list:
-    """The next chunk for ``worker``: its own largest files (about ``target`` bytes, a big
-    file alone), else the smallest files of the worker with the most left."""
-    queue = own.get(worker)
-    if queue:
-        chunk, size = [], 0
-        while queue and (not chunk or size + _lint_cost(queue[0]) <= target):
-            f = queue.pop(0)
-            chunk.append(f)
-            size += _lint_cost(f)
-        return chunk
-    others = [w for w in own if own[w]]
-    if not others:
-        return []
-    victim = max(others, key=lambda w: (sum(_lint_cost(f) for f in own[w]), -w))
-    queue = own[victim]
-    chunk, size = [], 0
-    while queue and (not chunk or size + _lint_cost(queue[-1]) <= target):
-        f = queue.pop()
-        chunk.append(f)
-        size += _lint_cost(f)
-    return chunk
-
-
-def _lint_cost(f: "_File") -> int:
-    return f.cost if f.cost is not None else len(f.text or "")
 
 
 class _LazyProject:

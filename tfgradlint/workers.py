@@ -212,6 +212,9 @@ class WorkerPool:
     def alive(self) -> list[int]:
         return [w for w in range(self.jobs) if self._alive[w]]
 
+    def is_alive(self, worker: int) -> bool:
+        return 0 <= worker < self.jobs and self._alive[worker]
+
     def least_loaded(self) -> Optional[int]:
         """The live worker with the least unfinished work (None: none is alive)."""
         live = self.alive()
