@@ -501,7 +501,16 @@ def test_files_that_keep_nothing_are_not_compiled(monkeypatch):
     assert asked == [relevant]
 
 
-def test_a_file_with_something_to_analyse_is_compiled_and_its_syntax_error_reported():
-    text = "import tensorflow as tf\n\n\n@tf.custom_gradient\ndef f(x):\n    def grad(dy):\n        return dy\n    return x, grad\n\n\ndef g(:\n    pass\n"
-    text = text.replace("def g(:\n    pass\n", "def g():\n    return = 1\n")
-    assert [f.code for f in _lint_all(text).findings] == ["TGL001"]
+def test_the_code_analysed_is_compiled_and_its_syntax_error_reported(monkeypatch):
+    """A plan compiles the code it keeps (TGL001 when that fails); the statements it leaves
+    out are not compiled, as in a file with nothing to analyse (TGL001's documented scope)."""
+    asked = []
+    real = slicing.compiles
+    monkeypatch.setattr(slicing, "compiles", lambda text: asked.append(text) or real(text))
+    head = "import tensorflow as tf\n\n\n@tf.custom_gradient\ndef f(x):\n    def grad(dy):\n        return dy\n"
+    broken_in_f = head + "    return = x, grad\n\n\ndef g():\n    return 1\n"
+    assert [f.code for f in _lint_all(broken_in_f).findings] == ["TGL001"]
+    broken_in_g = head + "    return x, grad\n\n\ndef g():\n    return = 1\n"
+    asked.clear()
+    assert _lint_all(broken_in_g).findings == []
+    assert asked and all("return = 1" not in code for code in asked)  # only the kept code compiled

@@ -42,12 +42,12 @@ What is kept, for the rules in ``REVIEWED_RULES``:
 
 ``layout`` finds the top-level statements with a small tokenizer (strings, comments,
 brackets, line continuations) for Python 3.11's lexical rules. A plan that keeps anything
-first asks CPython's parser and symbol table whether the file compiles (``compiled``): only
-then are the lexical rules known to hold, and only then does anything reach LibCST. A file
-whose trigger words are all in strings, comments or dead code keeps nothing and is never
-compiled (most candidate files: TFP's docstrings show ``tf.GradientTape``), so a syntax
-error elsewhere in it is not reported (TGL001 covers the files with something to
-analyse). Anything unusual (a form feed, a lone ``\\r``, a file CPython rejects, a rule not
+asks CPython's parser and symbol table whether the code it keeps compiles (``_checked``):
+only then are the lexical rules known to hold for it, and only then does anything reach
+LibCST. The statements left out are not compiled, and a file whose trigger words are all in
+strings, comments or dead code keeps nothing and is never compiled (most candidate files:
+TFP's docstrings show ``tf.GradientTape``): a syntax error there is not reported (TGL001
+covers the code tfgradlint analyses; compiling whole files was 8% of a cold run). Anything unusual (a form feed, a lone ``\\r``, a file CPython rejects, a rule not
 reviewed) returns None and the engine parses the whole file as before. ``analysed``
 remembers recent texts' layouts: the project summary of a file (tfgradlint/project.py,
 ``summary_keep``) and its lint share one.
@@ -1044,10 +1044,8 @@ def plan(
     )
     if not any(hit):
         return Plan(text, statements, full=False, empty=True)
-    if not compiled(text, lay):
-        return None  # the engine parses it whole and reports why it does not compile
     if tape_rules and planner.tape_at_module_level(dead):
-        return Plan(text, statements, full=True)
+        return _checked(Plan(text, statements, full=True), lay)
     # every import (a fix may name any module the file imports), the relevant statements
     keep = [h or bool(st.imports) for h, st in zip(hit, statements)]
     always: list[str] = []  # words kept wherever they are in code (as ``_GLOBAL_NONLOCAL``)
@@ -1145,7 +1143,7 @@ def plan(
             open_class(i, set())
     planner.close(keep)
     if all(keep) and not planner.classes:
-        return Plan(text, statements, full=True)
+        return _checked(Plan(text, statements, full=True), lay)
     spans, inner = [], []
     for i, st in enumerate(statements):
         if not keep[i]:
@@ -1153,7 +1151,20 @@ def plan(
         elif i in planner.classes:
             inner.extend(planner.classes[i].spans_dropped())
     kept = [st for st, k in zip(statements, keep) if k]
-    return Plan(blank_spans(text, sorted(spans + inner)), kept, full=False, compact=compacted(text, spans + inner, kept))
+    plan_ = Plan(blank_spans(text, sorted(spans + inner)), kept, full=False, compact=compacted(text, spans + inner, kept))
+    return _checked(plan_, lay)
+
+
+def _checked(plan_: Plan, lay: Layout) -> Optional[Plan]:
+    """``plan_`` when the code it keeps compiles (``compiles``: the layout's lexical rules
+    hold for it, its nesting is within what the engine's guard accepts), else None: the
+    engine parses the whole file and reports why it does not compile. The statements left
+    out are not compiled: a syntax error there is left to Python and general linters, as
+    in a file with nothing to analyse."""
+    if plan_.full:
+        return plan_ if compiled(plan_.text, lay) else None
+    assert plan_.compact is not None
+    return plan_ if compiles(plan_.compact.text) else None
 
 
 # -- the project summary (tfgradlint/project.py) ------------------------------------------------

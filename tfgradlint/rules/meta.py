@@ -18,7 +18,9 @@ class InvalidSyntax(Rule):
         "`recompute_grad`, ...) cannot hold a gradient bug and is skipped unparsed, so its "
         "syntax errors are left to Python and to general linters. The same holds for a file "
         "whose trigger strings are all in docstrings, comments or code that cannot reach "
-        "TensorFlow: nothing in it is analysed, so it is not compiled either."
+        "TensorFlow: nothing in it is analysed, so it is not compiled either; and in a file "
+        "with something to analyse, for the top-level statements and methods that cannot "
+        "matter to any rule: only the code tfgradlint reads is compiled."
     )
     why = "A file that does not parse cannot be checked; it would also fail at import."
     example = "def f(:\n    pass\n"
