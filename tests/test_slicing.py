@@ -485,6 +485,10 @@ def _lint_all(text):
 
 def test_files_that_keep_nothing_are_not_compiled(monkeypatch):
     """CPython's parser reads a candidate file only when its plan keeps something."""
+    assert slicing.only_outside_code('"""GradientTape"""\n# GradientTape\nx = "GradientTape"\n', ["GradientTape"])
+    assert not slicing.only_outside_code('x = f"{GradientTape}"\n', ["GradientTape"])
+    assert not slicing.only_outside_code('"""doc"""\nGradientTape = 1\n', ["GradientTape"])
+    assert slicing.only_outside_code("x = 1\n", ["GradientTape"])
     asked = []
     real = slicing.compiles
     monkeypatch.setattr(slicing, "compiles", lambda text: asked.append(text) or real(text))
@@ -494,8 +498,12 @@ def test_files_that_keep_nothing_are_not_compiled(monkeypatch):
     # the same, broken elsewhere: nothing analysed, nothing reported (TGL001's documented scope)
     assert not _lint_all(docstring_only + "\ndef g():\n    return = 1\n").findings
     assert asked == []
-    # unbalanced brackets: the layout is unsure, the whole file is parsed and TGL001 says why
-    assert [f.code for f in _lint_all(docstring_only + "\ndef g(:\n    pass\n").findings] == ["TGL001"]
+    # unbalanced brackets too: its words are found outside code before any layout
+    assert not _lint_all(docstring_only + "\ndef g(:\n    pass\n").findings
+    # where a trigger word is in code, the layout is unsure: the whole file is parsed and
+    # TGL001 says why
+    in_code = "import tensorflow as tf\nt = tf.GradientTape()\n"
+    assert [f.code for f in _lint_all(in_code + "\ndef g(:\n    pass\n").findings] == ["TGL001"]
     relevant = "import tensorflow as tf\n\n\ndef step(x):\n    with tf.GradientTape() as tape:\n        y = x * x\n    return tape.gradient(y, x)\n"
     assert not _lint_all(relevant).findings
     assert asked == [relevant]
@@ -514,3 +522,22 @@ def test_the_code_analysed_is_compiled_and_its_syntax_error_reported(monkeypatch
     asked.clear()
     assert _lint_all(broken_in_g).findings == []
     assert asked and all("return = 1" not in code for code in asked)  # only the kept code compiled
+
+
+@pytest.mark.parametrize("path", FIXTURE_FILES[::3], ids=lambda p: p.name)
+def test_words_outside_code_agree_with_the_layout(path):
+    """only_outside_code (strings and comments alone) says what the layout says, wherever
+    the layout is sure."""
+    text = path.read_text(encoding="utf-8")
+    words = ["GradientTape", "custom_gradient", "recompute_grad", "RegisterGradient", "gradient_override_map",
+             "tf", "x", "grad", "dy", "f", "self", "return"]
+    lay = slicing.layout(text)
+    if lay is None:
+        return
+    for w in words:
+        assert slicing.only_outside_code(text, [w]) == (not slicing.mentions_in_code(text, lay, [w])), w
+    for text in TRICKY:
+        lay = slicing.layout(text)
+        if lay is not None:
+            for w in ("x", "a", "b", "not_code", "c", "y", "width", "名前", "f", "pass"):
+                assert slicing.only_outside_code(text, [w]) == (not slicing.mentions_in_code(text, lay, [w])), (text, w)

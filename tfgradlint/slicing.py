@@ -199,19 +199,7 @@ def layout(text: str) -> Optional[Layout]:
     if depth != 0:
         return None
     n = len(text)
-    noncode_starts = []
-    noncode_ends = []
-    for a, b in spans:
-        if text[a] != "#":
-            prefix = text[max(a - 2, 0) : a]
-            if "f" in prefix or "F" in prefix:
-                p = a
-                while p > 0 and text[p - 1] in "rRbBuUfF":
-                    p -= 1
-                if "f" in text[p:a].lower() and (p == 0 or not (text[p - 1].isalnum() or text[p - 1] == "_")):
-                    continue  # an f-string: its replacement fields are code
-        noncode_starts.append(a)
-        noncode_ends.append(b)
+    noncode_starts, noncode_ends = _noncode(text, spans)
     heads = []
     for s in starts:
         c = text[s : s + 1]
@@ -279,6 +267,51 @@ def layout(text: str) -> Optional[Layout]:
         st.line = line
         st.end_line = line + text.count("\n", st.start, max(st.end - 1, st.start))
     return Layout(statements, starts, noncode_starts, noncode_ends)
+
+
+def _noncode(text: str, spans: Iterable[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    """The starts and ends of the string and comment ``spans`` that are not f-strings (whose
+    replacement fields are code)."""
+    noncode_starts = []
+    noncode_ends = []
+    for a, b in spans:
+        if text[a] != "#":
+            prefix = text[max(a - 2, 0) : a]
+            if "f" in prefix or "F" in prefix:
+                p = a
+                while p > 0 and text[p - 1] in "rRbBuUfF":
+                    p -= 1
+                if "f" in text[p:a].lower() and (p == 0 or not (text[p - 1].isalnum() or text[p - 1] == "_")):
+                    continue  # an f-string: its replacement fields are code
+        noncode_starts.append(a)
+        noncode_ends.append(b)
+    return noncode_starts, noncode_ends
+
+
+# Strings and comments alone: the layout's tokens but brackets and newlines (a sixth of the
+# layout's cost), for a text whose words may all be in strings and comments.
+_NONCODE = re.compile("|".join([_Q3S, _Q3D, _Q1S, _Q1D, r"#[^\r\n]*"]), re.S)
+
+
+def only_outside_code(text: str, words: Iterable[str]) -> bool:
+    """Whether every occurrence of ``words`` (as identifiers) is in a comment or a string
+    other than an f-string, as ``layout`` finds them (True when there is none): a cheap
+    test before the layout of a file with nothing to analyse."""
+    offsets = sorted(j for w in words for j in _occurrences(text, w))
+    if not offsets:
+        return True
+    last = offsets[-1]
+    spans = []
+    for m in _NONCODE.finditer(text):
+        spans.append(m.span())
+        if m.end() > last:
+            break
+    starts, ends = _noncode(text, spans)
+    for j in offsets:
+        i = bisect.bisect_right(starts, j) - 1
+        if i < 0 or j >= ends[i]:
+            return False
+    return True
 
 
 def blanked(text: str, statements: Sequence[Statement], keep: Sequence[bool]) -> str:
@@ -1019,11 +1052,17 @@ def plan(
     """The statements of ``text`` to parse for rules with ``triggers`` active and the project
     names ``names`` (extra triggers). None: parse the whole file the old way (it does not
     compile, or something here is unsure); ``Plan.full``: the whole text, known to compile."""
+    triggers, names = set(triggers), set(names)
+    lay = analysed_if_known(text)
+    if lay is None and supported(text) and only_outside_code(text, [*triggers, *names]):
+        # no word that makes a statement relevant is in code: nothing is (most candidates),
+        # found without the layout (nor a check that the rest is well formed: nothing in
+        # the file is analysed)
+        return Plan(text, [], full=False, empty=True)
     lay = analysed(text)
     if lay is None or not lay.statements:
         return None
     statements = lay.statements
-    triggers, names = set(triggers), set(names)
     if not mentions_in_code(text, lay, [*triggers, *names]):
         # no word that makes a statement relevant is in code: nothing is (most candidates)
         return Plan(text, statements, full=False, empty=True)
