@@ -87,10 +87,10 @@ def test_a_big_run_gives_back_what_it_froze(tmp_path, monkeypatch):
     frozen = []
     real_freeze = gc.freeze
     monkeypatch.setattr(gc, "freeze", lambda: (frozen.append(True), real_freeze())[1])
-    before = gc.get_freeze_count()
+    before, threshold = gc.get_freeze_count(), gc.get_threshold()
     result = runner.run(runner.RunOptions(paths=[tmp_path], no_cache=True, jobs=1))
     assert result.files_checked == 4
-    assert frozen and gc.get_freeze_count() == before
+    assert frozen and gc.get_freeze_count() == before and gc.get_threshold() == threshold
     # a small run freezes nothing
     frozen.clear()
     monkeypatch.setattr(runner, "FREEZE_MIN_FILES", 1000)

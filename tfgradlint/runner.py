@@ -438,6 +438,17 @@ class _Run:
     # -- the run -----------------------------------------------------------------------------
 
     def execute(self) -> RunResult:
+        # A run over a folder allocates in bursts (files, texts, the index, the answers):
+        # fewer young collections meanwhile; set back at the end.
+        threshold = gc.get_threshold()
+        if self.options.single_file is not True and any(p.is_dir() for p in self.options.paths):
+            gc.set_threshold(20_000, 20, 20)
+        try:
+            return self._execute()
+        finally:
+            gc.set_threshold(*threshold)
+
+    def _execute(self) -> RunResult:
         options = self.options
         result = self.result
         if not options.no_cache:
