@@ -944,6 +944,8 @@ class NodePositions:
 def _apply_suppressions(text: str, filename: str, enabled: frozenset[str], result: LintResult) -> None:
     from tfgradlint.suppressions import parse_suppressions
 
+    if not result.findings and "TGL003" not in enabled:
+        return  # nothing to suppress, and unused suppressions are not reported
     sup = parse_suppressions(text)
     if not sup.by_line and not sup.file_level:
         return
