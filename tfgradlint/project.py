@@ -651,18 +651,14 @@ def _sliced_tree(text: str) -> Optional[ast.Module]:
 
 
 def _stub(st) -> ast.stmt:
-    """A def or class that binds its name and holds nothing (for the summary)."""
-    stub: ast.stmt
+    """A def or class that binds its name and holds nothing (for the summary); every node at
+    the statement's place (what ``ast.fix_missing_locations`` would give them)."""
+    where = {"lineno": st.line, "col_offset": 0, "end_lineno": st.end_line, "end_col_offset": 0}
+    body: list[ast.stmt] = [ast.Pass(**where)]
     if st.kind == "class":
-        stub = ast.ClassDef(name=st.name, bases=[], keywords=[], body=[ast.Pass()], decorator_list=[])
-    else:
-        args = ast.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
-        stub = ast.FunctionDef(name=st.name, args=args, body=[ast.Pass()], decorator_list=[], returns=None)
-    stub.lineno = st.line
-    stub.col_offset = 0
-    stub.end_lineno = st.end_line
-    stub.end_col_offset = 0
-    return ast.fix_missing_locations(stub)
+        return ast.ClassDef(name=st.name, bases=[], keywords=[], body=body, decorator_list=[], **where)
+    args = ast.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
+    return ast.FunctionDef(name=st.name, args=args, body=body, decorator_list=[], returns=None, **where)
 
 
 def _summarize_file(f: "ProjectFile") -> Optional[FileSummary]:

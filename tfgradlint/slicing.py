@@ -1005,13 +1005,11 @@ class _Planner:
                 if k is not None:
                     keep[k] = True
 
-    def keep_matching(self, keep: list[bool], pattern: "re.Pattern[str]") -> None:
-        for m in pattern.finditer(self.text):
-            if not self.in_code(m.start()):
-                continue
-            k = self.statement_at(m.start())
-            if k is not None:
-                keep[k] = True
+    def keep_holding(self, keep: list[bool], word: str) -> None:
+        """Keep every statement with ``word`` in code (as an identifier)."""
+        for i, st in enumerate(self.statements):
+            if not keep[i] and any(True for _ in self.code(word, st.start, st.end)):
+                keep[i] = True
 
     def cg_methods(self, hit: list[bool], cg_names: set[str]) -> set[str]:
         """Names of the methods that a decorator line naming a custom-gradient word (or
@@ -1220,16 +1218,13 @@ def summary_keep(text: str, lay: Layout, seeds: Iterable[str]) -> list[bool]:
     dead = planner.dead_heads()
     hit, _ = planner.relevant(seeds, dead, planner.import_aliases(seeds))
     keep = [h or st.kind not in ("def", "class") for h, st in zip(hit, lay.statements)]
-    planner.keep_matching(keep, _IMPORT_WORD)
+    planner.keep_holding(keep, "import")
     for i, st in enumerate(lay.statements):
         if hit[i]:
             for word in planner.code_words(st.start, st.end):
                 for b in planner.binders.get(word, ()):
                     keep[b] = True
     return keep
-
-
-_IMPORT_WORD = re.compile(r"\bimport\b")
 
 
 # -- one analysis per text, shared by the summary and the lint of a file -----------------------
