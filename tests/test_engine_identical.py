@@ -319,3 +319,20 @@ def test_lint_ahead_holds_a_bounded_amount(monkeypatch):
     assert 1 <= len(engine._AHEAD) <= 3
     assert engine._AHEAD_CHARS[0] == sum(a.chars for a in engine._AHEAD.values()) <= 3 * size
     assert list(engine._AHEAD) == texts[-len(engine._AHEAD):]  # the oldest went first
+
+
+def test_what_lint_ahead_calls_nothing_lints_to_nothing():
+    """The runner does not send a file for linting when its work ahead said "nothing" (and
+    TGL003 is off or it has no noqa): its lint would find nothing."""
+    from tfgradlint import engine
+
+    codes = frozenset(c for c in CODES if c != "TGL003")
+    texts = [p.read_text(encoding="utf-8") for p in FIXTURE_FILES] + [t for _, t in EXAMPLES]
+    texts.append('"""with tf.GradientTape() as tape: ..."""\nimport tensorflow as tf\nx = 1  # noqa: TGL301\n')
+    seen = 0
+    for text in texts:
+        if engine.lint_ahead(text, RULES, codes) == "nothing":
+            seen += 1
+            result = lint_source(text, "t.py", RULES, enabled=codes, whole_project=True)
+            assert not result.findings and not result.errors, text
+    assert seen >= 5

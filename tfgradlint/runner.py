@@ -372,6 +372,7 @@ class _Run:
         # display -> the task doing the file's lint work ahead (its worker keeps what it
         # did: the file's layout and parsed plan)
         self._ahead_tasks: dict[str, Any] = {}
+        self._ahead_items: dict[str, int] = {}  # display -> its place in that task's answer
         self._rules: Optional[dict[str, Any]] = None
         self._common_keys: dict[tuple, str] = {}
         self._linted_roots: Optional[list[Path]] = None
@@ -644,8 +645,9 @@ class _Run:
             # summarising one if it can (the files' layouts are there)
             items = [(g.text, tuple(sorted(g.enabled))) for g in self._to_ahead]
             task = self.pool.submit_later(_worker_lint_ahead, items, cost=self._to_ahead_bytes, near=summaries)
-            for g in self._to_ahead:
+            for i, g in enumerate(self._to_ahead):
                 self._ahead_tasks[g.sf.display] = task
+                self._ahead_items[g.sf.display] = i
             self._to_ahead, self._to_ahead_bytes = [], 0
 
     def _project_files(self, files: list[_File]) -> list[_File]:
@@ -963,7 +965,9 @@ class _Run:
                 if task.done:
                     del ahead[key]
                     if task.ok and pool.is_alive(task.worker):
-                        running.append((self._submit_lint(task.worker, files, extra), files))
+                        files = [f for f in files if not _nothing_to_lint(f, task, self._ahead_items)]
+                        if files:
+                            running.append((self._submit_lint(task.worker, files, extra), files))
                     else:  # (the work ahead failed, or its worker died: all of it again)
                         later(files)
 
@@ -1047,6 +1051,21 @@ FREEZE_MIN_FILES = 1000
 POLL_EVERY = 32
 # Work is sent to workers in tasks of about this many bytes of source (largest files alone).
 BATCH_BYTES = 48 * 1024
+
+
+def _nothing_to_lint(f: "_File", task: Any, items: dict[str, int]) -> bool:
+    """Whether ``f``'s work ahead found its lint has nothing to do (no rule triggered, or no
+    statement that can matter: engine.lint_ahead's "nothing"), so that its lint would find
+    nothing and need not be sent: then its (empty) results are set here. Not so when
+    unused suppressions are reported (TGL003) and it has a noqa comment."""
+    try:
+        left = task.value[items[f.sf.display]]
+    except (KeyError, IndexError, TypeError):
+        return False
+    if left != "nothing" or ("TGL003" in f.enabled and "noqa" in (f.text or "")):
+        return False
+    f.findings, f.errors, f.extra_sources, f.done = [], [], {}, True
+    return True
 
 
 class _LazyProject:
