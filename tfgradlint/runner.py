@@ -170,6 +170,15 @@ def _module_name(path: Path, root: Path) -> Optional[str]:
     return ".".join(parts) or None
 
 
+def _absolute(path: Path, cwd: Optional[str] = None) -> str:
+    """``os.path.abspath(path)``; ``cwd``: the current folder, when the caller asked for it
+    already (a run asks once, not once per file)."""
+    p = os.fspath(path)
+    if not os.path.isabs(p):
+        p = os.path.join(cwd if cwd is not None else os.getcwd(), p)
+    return os.path.normpath(p)
+
+
 def _read_bytes(path: str, size: int) -> bytes:
     """The file's bytes (``Path.read_bytes`` with fewer calls: ``size``, its size when it was
     stat'ed, is the first read's length)."""
@@ -320,10 +329,10 @@ class _File:
         "in_project",
     )
 
-    def __init__(self, sf: SourceFile) -> None:
+    def __init__(self, sf: SourceFile, cwd: Optional[str] = None) -> None:
         self.sf = sf
         self.settings: Settings
-        self.key = os.path.abspath(sf.path)
+        self.key = _absolute(sf.path, cwd)
         self.stat: Optional[os.stat_result] = None
         self.missing = False
         self.error: Optional[str] = None  # cannot be read: TGL002's reason
@@ -459,8 +468,9 @@ class _Run:
         # from the moment the run is known to be big.
         early = options.single_file is not True and (self.cache is None or not self.cache.entries)
         files = []
+        cwd = os.getcwd()
         for sf in discover(options.paths, self.settings_for, force_exclude=options.force_exclude):
-            f = _File(sf)
+            f = _File(sf, cwd)
             f.settings = self.settings_in(os.path.dirname(f.key))
             files.append(f)
             if early and len(files) == EARLY_START_FILES:
@@ -723,7 +733,7 @@ class _Run:
             for f in pfiles:
                 if f.text is not None:
                     facts[f.sf.display] = (
-                        module_candidates(f.sf.path, self._roots_of(f), packages),
+                        module_candidates(f.key, self._roots_of(f), packages),
                         _has_star_import(f.text),
                     )
         by_display = {f.sf.display: f for f in pfiles}
