@@ -13,6 +13,7 @@ import contextlib
 import gc
 import io
 import os
+import threading
 import tokenize
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Optional, Sequence
@@ -145,18 +146,24 @@ def _python_syntax_error(text: str) -> Optional[tuple[str, int, int]]:
     return None
 
 
+_DEEP = threading.local()
+
+
 def call_with_deep_stack(fn, *args, **kwargs):
-    """Run ``fn`` in a thread with a large stack and recursion limit.
+    """Run ``fn`` in a thread with a large stack and recursion limit (here, when this is
+    such a thread already: a worker process runs all its tasks in one).
 
     Deep but valid code (a 900-term sum) nests LibCST's tree as deep as it is long; the
     default 8 MiB stack and 1,000-frame limit are too small for walking it.
     """
     import sys
-    import threading
 
+    if getattr(_DEEP, "active", False):
+        return fn(*args, **kwargs)
     box: dict = {}
 
     def target() -> None:
+        _DEEP.active = True
         try:
             box["value"] = fn(*args, **kwargs)
         except BaseException as exc:  # re-raised in the caller's thread
