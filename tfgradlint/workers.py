@@ -1,9 +1,11 @@
 """Worker processes for a run over many files, each addressed on its own.
 
 A ``concurrent.futures`` pool hands a task to whichever worker is free; the runner wants
-more control than that: a file's project summary and its lint go to the *same* worker,
-which still holds what the summary computed (the file's statement layout,
-tfgradlint/slicing.py ``analysed``), so the second step does not redo the first.
+more control than that: a file's lint goes to the worker that holds what was computed for
+it before (its statement layout, tfgradlint/slicing.py ``analysed``; its parsed plan,
+engine.lint_ahead), so that no step is done twice. Work whose cost is hard to guess waits
+in a backlog here until a worker is free (``submit_later``), preferably the one holding
+what it needs; urgent tasks run before a worker's others (``submit(..., urgent=True)``).
 
 Each worker has its own task pipe, fed by a sender thread here (sending never blocks the
 runner), and its own result pipe: a worker's exit, even a crash, closes it, and its
@@ -237,13 +239,17 @@ class WorkerPool:
             task = Task(self, -1, cost)
             task.done, task.value = True, WorkerDied("no worker process is left")
             return task
-        payload = pickle.dumps((self._next_id + 1, urgent, fn, args), protocol=pickle.HIGHEST_PROTOCOL)
         task = Task(self, worker, cost)
         self._next_id += 1
-        self._pending[worker][self._next_id] = task
-        self._load[worker] += cost
-        self._senders[worker].put(payload)
+        payload = pickle.dumps((self._next_id, urgent, fn, args), protocol=pickle.HIGHEST_PROTOCOL)
+        self._send(worker, self._next_id, task, payload)
         return task
+
+    def _send(self, worker: int, task_id: int, task: Task, payload: bytes) -> None:
+        task.worker = worker
+        self._pending[worker][task_id] = task
+        self._load[worker] += task.cost
+        self._senders[worker].put(payload)
 
     def submit_later(self, fn: Callable, *args: Any, cost: int = 1, near: Optional[Task] = None) -> Task:
         """``fn(*args)`` for the first worker with fewer than ``IN_FLIGHT`` unfinished tasks,
@@ -273,9 +279,7 @@ class WorkerPool:
         while self._backlog:
             live = self.alive()
             if not live:
-                for _, task, _, _ in self._backlog:
-                    task.done, task.ok, task.value = True, False, WorkerDied("no worker process is left")
-                self._backlog.clear()
+                self._fail_backlog(WorkerDied("no worker process is left"))
                 return
             w = min(live, key=lambda w: (len(self._pending[w]), self._load[w], w))
             if len(self._pending[w]) >= IN_FLIGHT:
@@ -290,10 +294,12 @@ class WorkerPool:
                     break
             task_id, task, payload, _ = self._backlog[pick]
             del self._backlog[pick]
-            task.worker = w
-            self._pending[w][task_id] = task
-            self._load[w] += task.cost
-            self._senders[w].put(payload)
+            self._send(w, task_id, task, payload)
+
+    def _fail_backlog(self, error: BaseException) -> None:
+        for _, task, _, _ in self._backlog:
+            task.done, task.ok, task.value = True, False, error
+        self._backlog.clear()
 
     def broadcast(self, fn: Callable, *args: Any) -> list[Task]:
         """``fn(*args)`` once in every live worker."""
@@ -342,9 +348,7 @@ class WorkerPool:
         warming up, with nothing asked of it, is killed at once: a small run must not wait
         for a warm-up it never needed."""
         busy = any(self._pending[w] for w in self.alive())
-        for _, task, _, _ in self._backlog:
-            task.done, task.ok, task.value = True, False, WorkerDied("the workers were stopped")
-        self._backlog.clear()
+        self._fail_backlog(WorkerDied("the workers were stopped"))
         for q in self._senders:
             q.put(None)  # the sender closes the pipe: the worker's loop ends
         for t in self._threads:
