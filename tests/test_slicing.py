@@ -541,3 +541,36 @@ def test_words_outside_code_agree_with_the_layout(path):
         if lay is not None:
             for w in ("x", "a", "b", "not_code", "c", "y", "width", "名前", "f", "pass"):
                 assert slicing.only_outside_code(text, [w]) == (not slicing.mentions_in_code(text, lay, [w])), (text, w)
+
+
+def _tokens_one_position_at_a_time(text: str):
+    """The layout's tokens as a plain alternation finds them, trying every alternative at
+    every position (what _TOKEN did before it skipped runs of plain code)."""
+    alternation = re.compile(
+        "|".join([slicing._STRING_OR_COMMENT, r"([(\[{])", r"([)\]}])", r"\\\r?\n", r"(\r?\n)"]), re.S
+    )
+    out = []
+    for m in alternation.finditer(text):
+        out.append(("noncode" if m.lastindex is None else "bracket-or-newline", m.span()))
+    return out
+
+
+def _tokens(text: str):
+    out = []
+    for m in slicing._TOKEN.finditer(text):
+        if m.lastindex in (1, 3):
+            out.append(("noncode", m.span(m.lastindex)))
+        elif m.lastindex == 2:
+            out.append(("bracket-or-newline", m.span(2)))
+    return out
+
+
+@pytest.mark.parametrize("text", TRICKY + [
+    "x = 'unterminated\ny = (1,\n  2)\n", "a = b \\ c\nd = 1\n", "s = '''open\n(", "q = \"\n", "#", "'", "x = 1\rz\n",
+    "with a, \\\n     b:\n    pass\n", "x" * 5000 + "'" + "y" * 5000, "(" * 50 + "\n" + ")" * 50 + "\n",
+] + [p.read_text(encoding="utf-8") for p in FIXTURE_FILES[::4]])
+def test_the_layouts_tokens_are_those_of_the_plain_alternation(text):
+    """Skipping runs of plain code changes no token: the same strings, comments,
+    backslash-newlines, brackets and newlines, wherever a quote opens no string or a
+    backslash continues nothing."""
+    assert _tokens(text) == _tokens_one_position_at_a_time(text)
