@@ -257,6 +257,16 @@ def test_notebook_findings_identical(path, monkeypatch):
 # -- lint work done ahead of the project index (engine.lint_ahead) ---------------------------
 
 
+@pytest.fixture(autouse=True)
+def _no_work_ahead_left_behind(monkeypatch):
+    """Each test here has its own store of work done ahead: what one leaves in it must not be
+    taken by a lint of the same text in another test (which would then not parse)."""
+    from tfgradlint import engine
+
+    monkeypatch.setattr(engine, "_AHEAD", {})
+    monkeypatch.setattr(engine, "_AHEAD_CHARS", [0])
+
+
 @pytest.mark.parametrize("path", MIXED, ids=lambda p: str(p.relative_to(FIXTURES)))
 def test_lint_ahead_changes_nothing_and_is_used_once(path, monkeypatch):
     from tfgradlint import engine, parsing
