@@ -404,9 +404,9 @@ def lint_ahead(text: str, rules: Sequence["Rule"], enabled: Optional[frozenset[s
         return None
     if plan.empty:
         return "nothing"  # (planned again by lint_source: cheap, the layout is remembered)
-    if len(plan.text) > AHEAD_MAX_CHARS:
-        return None
     code = plan.text if plan.compact is None else plan.compact.text
+    if len(code) > AHEAD_MAX_CHARS:
+        return None
     ahead = _Ahead(frozenset(r.code for r in active), plan, chars=len(code))
     try:
         with _no_gc():
@@ -516,7 +516,7 @@ def _lint_plan(
                 # the same tree, unchanged statements of recent lints reused
                 module, chunks = parsing.parse_statements(plan.text, lines)
             else:
-                # (the module compiles: slicing.compiles)
+                # (the kept code compiles: slicing._checked)
                 module = parsing.parse_module(plan.text if compact is None else compact.text)
         except (cst.ParserSyntaxError, RecursionError):
             return None
